@@ -1,0 +1,160 @@
+//! Single Blosc2 chunks: header fields (c-blosc2's `README_CHUNK_FORMAT.rst`), validation of
+//! chunks that came from elsewhere, and (de)compression through the safe `blosc2` crate.
+
+use blosc2::chunk::{Chunk, Encoder};
+use blosc2::util::CowVec;
+use blosc2::{CParams as SafeCParams, CompressAlgo, Filter, SplitMode};
+
+use crate::FormatError;
+
+/// Length of a Blosc2 extended chunk header.
+pub const HEADER_LEN: usize = 32;
+
+/// The sizes a chunk header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkHeader {
+    /// Format version (byte 0).
+    pub version: u8,
+    /// Item size (byte 3).
+    pub typesize: u8,
+    /// Uncompressed bytes.
+    pub nbytes: i32,
+    /// Block size.
+    pub blocksize: i32,
+    /// Compressed bytes, header included.
+    pub cbytes: i32,
+    /// Special value (0 none, 1 zeros, 2 NaNs, 3 a repeated value, 4 uninitialised).
+    pub special: u8,
+}
+
+/// The special value encoded in a chunk's flags byte (offset 31).
+pub(crate) fn special_of_flags(flags: u8) -> u8 {
+    (flags & 0b0111_0000) >> 4
+}
+
+impl ChunkHeader {
+    /// Parses the header of `bytes`.
+    ///
+    /// # Errors
+    /// [`FormatError::BadChunk`] when `bytes` is shorter than a header or declares sizes that
+    /// do not match its length.
+    pub fn parse(nchunk: u64, bytes: &[u8]) -> Result<Self, FormatError> {
+        let bad = |reason: String| FormatError::BadChunk { nchunk, reason };
+        if bytes.len() < HEADER_LEN {
+            return Err(bad(format!(
+                "{} bytes is shorter than a chunk header",
+                bytes.len()
+            )));
+        }
+        let i32_at =
+            |o: usize| i32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let h = Self {
+            version: bytes[0],
+            typesize: bytes[3],
+            nbytes: i32_at(4),
+            blocksize: i32_at(8),
+            cbytes: i32_at(12),
+            special: special_of_flags(bytes[31]),
+        };
+        if h.version == 0 || h.version > 5 {
+            return Err(bad(format!("unknown chunk format version {}", h.version)));
+        }
+        if usize::try_from(h.cbytes).ok() != Some(bytes.len()) {
+            return Err(bad(format!(
+                "header says {} compressed bytes, got {}",
+                h.cbytes,
+                bytes.len()
+            )));
+        }
+        if h.nbytes < 0 {
+            return Err(bad("negative size".into()));
+        }
+        Ok(h)
+    }
+}
+
+/// Reusable (de)compression state: one per thread of work.
+#[derive(Default)]
+pub(crate) struct Codec;
+
+impl Codec {
+    /// Decompresses chunk `nchunk`, checking it yields `expected` bytes.
+    pub(crate) fn decompress_chunk(
+        &mut self,
+        nchunk: u64,
+        raw: &[u8],
+        expected: i64,
+    ) -> Result<Vec<u8>, FormatError> {
+        let h = ChunkHeader::parse(nchunk, raw)?;
+        if i64::from(h.nbytes) != expected {
+            return Err(FormatError::BadChunk {
+                nchunk,
+                reason: format!("holds {} bytes, expected {expected}", h.nbytes),
+            });
+        }
+        if h.special == crate::ffi::SPECIAL_UNINIT {
+            return Err(FormatError::ChunkUnavailable { nchunk });
+        }
+        let chunk =
+            Chunk::from_compressed(CowVec::Borrowed(raw)).map_err(|e| FormatError::BadChunk {
+                nchunk,
+                reason: format!("not a Blosc2 chunk ({e:?})"),
+            })?;
+        chunk.decompress().map_err(|e| FormatError::BadChunk {
+            nchunk,
+            reason: format!("cannot decompress ({e:?})"),
+        })
+    }
+}
+
+/// Compresses `data` into one chunk with ZSTD and shuffle (cat2's defaults for data it
+/// compresses itself).
+///
+/// # Errors
+/// [`FormatError::TooLarge`] past Blosc2's 2 GiB chunk limit; codec errors.
+pub fn compress(data: &[u8], typesize: usize, clevel: u32) -> Result<Vec<u8>, FormatError> {
+    if data.len() > (i32::MAX as usize) - HEADER_LEN {
+        return Err(FormatError::TooLarge {
+            bytes: data.len() as u64,
+            what: "one Blosc2 chunk",
+        });
+    }
+    let mut p = SafeCParams::default();
+    p.compressor(CompressAlgo::Zstd)
+        .clevel(clevel)
+        .nthreads(1)
+        .splitmode(SplitMode::ForwardCompat);
+    p.typesize(typesize.clamp(1, 255))?;
+    p.filters(&[Filter::ByteShuffle])?;
+    let mut enc = Encoder::new(p)?;
+    Ok(enc.compress(data)?.into_bytes().into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compress_round_trips_and_validates() {
+        let data: Vec<u8> = (0..10_000u32).flat_map(|v| v.to_le_bytes()).collect();
+        let c = compress(&data, 4, 5).unwrap();
+        let h = ChunkHeader::parse(0, &c).unwrap();
+        assert_eq!(h.nbytes as usize, data.len());
+        assert_eq!(
+            Codec.decompress_chunk(0, &c, data.len() as i64).unwrap(),
+            data
+        );
+        assert!(Codec.decompress_chunk(0, &c, 5).is_err());
+        assert!(ChunkHeader::parse(0, &c[..c.len() - 1]).is_err());
+        assert!(ChunkHeader::parse(0, &[0u8; 10]).is_err());
+        let mut corrupt = c.clone();
+        for b in corrupt.iter_mut().skip(HEADER_LEN + 16) {
+            *b ^= 0x5a;
+        }
+        assert!(
+            Codec
+                .decompress_chunk(0, &corrupt, data.len() as i64)
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! Opening the datasets of a root directory: `.b2nd` arrays, `.b2frame` super-chunks, and any
+//! other file as a super-chunk of bytes compressed on the fly.
+
+use std::path::{Path, PathBuf};
+
+use cat2_array::{ChunkLayout, Selection};
+
+use crate::FormatError;
+use crate::chunk::{self, Codec};
+use crate::ffi::{self, Schunk};
+use crate::meta::{ArrayMeta, Kind, Meta};
+use crate::plain::PlainFile;
+
+/// An open dataset. Not `Sync`: c-blosc2 super-chunks are used by one thread at a time.
+pub struct Dataset {
+    path: PathBuf,
+    meta: Meta,
+    layout: ChunkLayout,
+    source: Source,
+}
+
+enum Source {
+    Blosc2(Schunk),
+    File(PlainFile),
+}
+
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("path", &self.path)
+            .field("kind", &self.meta.kind)
+            .finish()
+    }
+}
+
+/// The kind a file name implies: `.b2nd` an array, `.b2frame` a super-chunk, anything else a
+/// plain file.
+pub fn kind_of(path: &Path) -> Kind {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("b2nd") => Kind::Array,
+        Some("b2frame") => Kind::Frame,
+        _ => Kind::File,
+    }
+}
+
+impl Dataset {
+    /// Opens the dataset at `path`, of the kind its name implies.
+    ///
+    /// # Errors
+    /// [`FormatError::Io`] when the file cannot be read, [`FormatError::NotBlosc2`] for a
+    /// `.b2nd`/`.b2frame` that is not a valid frame, [`FormatError::NotAnArray`] /
+    /// [`FormatError::NotAFrame`] when the content does not match the name, and
+    /// [`FormatError::BadMetadata`] for an unusable `b2nd` metalayer.
+    pub fn open(path: &Path) -> Result<Self, FormatError> {
+        Self::open_as(path, kind_of(path))
+    }
+
+    /// Opens the dataset at `path` as `kind`, whatever its name (e.g. a `.b2` super-chunk).
+    ///
+    /// # Errors
+    /// As [`Dataset::open`].
+    pub fn open_as(path: &Path, kind: Kind) -> Result<Self, FormatError> {
+        if kind == Kind::File {
+            let plain = PlainFile::open(path)?;
+            let meta = plain.meta().clone();
+            let layout = meta.layout()?;
+            return Ok(Self {
+                path: path.into(),
+                meta,
+                layout,
+                source: Source::File(plain),
+            });
+        }
+        // c-blosc2 reports a missing file and a corrupt one alike: tell them apart first.
+        std::fs::metadata(path).map_err(FormatError::io(path))?;
+        let mut schunk = Schunk::open(path)?;
+        let meta = read_meta(&mut schunk, path, kind)?;
+        let layout = meta.layout().map_err(|e| bad(path, &e.to_string()))?;
+        Ok(Self {
+            path: path.into(),
+            meta,
+            layout,
+            source: Source::Blosc2(schunk),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its metadata.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Its chunk layout.
+    pub fn layout(&self) -> &ChunkLayout {
+        &self.layout
+    }
+
+    /// Number of chunks.
+    pub fn nchunks(&self) -> u64 {
+        u64::try_from(self.meta.nchunks).unwrap_or(0)
+    }
+
+    /// Caterva2's `info` JSON, with `urlpath` as given (callers decide what to reveal).
+    pub fn info(&self, urlpath: &str) -> serde_json::Value {
+        self.meta.info(urlpath)
+    }
+
+    fn check_index(&self, nchunk: u64) -> Result<i64, FormatError> {
+        let nchunks = self.nchunks();
+        if nchunk >= nchunks {
+            return Err(FormatError::NoSuchChunk { nchunk, nchunks });
+        }
+        Ok(nchunk as i64)
+    }
+
+    /// The compressed bytes of chunk `nchunk` exactly as stored (plain files: compressed now,
+    /// deterministically).
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`] past the end; I/O and c-blosc2 errors.
+    pub fn raw_chunk(&mut self, nchunk: u64) -> Result<Vec<u8>, FormatError> {
+        let n = self.check_index(nchunk)?;
+        match &mut self.source {
+            Source::Blosc2(s) => s.chunk(n),
+            Source::File(p) => p.chunk(nchunk),
+        }
+    }
+
+    /// Whether chunk `nchunk` is the special UNINIT value (not yet filled, spec §1.5).
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`] past the end; c-blosc2 errors.
+    pub fn chunk_is_uninit(&mut self, nchunk: u64) -> Result<bool, FormatError> {
+        let n = self.check_index(nchunk)?;
+        match &mut self.source {
+            Source::Blosc2(s) => {
+                Ok(chunk::special_of_flags(s.chunk_flags(n)?) == ffi::SPECIAL_UNINIT)
+            }
+            Source::File(_) => Ok(false),
+        }
+    }
+
+    /// Reads the items of `sel` in C order (the selection's extent).
+    ///
+    /// # Errors
+    /// [`FormatError::ChunkUnavailable`] when a needed chunk is UNINIT; decoding errors.
+    pub fn read(&mut self, sel: &Selection) -> Result<Vec<u8>, FormatError> {
+        let itemsize = self.layout.itemsize();
+        let total = usize::try_from(sel.nitems())
+            .ok()
+            .and_then(|n| n.checked_mul(itemsize));
+        let total = total.ok_or(FormatError::TooLarge {
+            bytes: u64::MAX,
+            what: "memory",
+        })?;
+        let mut out = vec![0u8; total];
+        let mut codec = Codec::default();
+        for n in self.layout.chunks_touching(sel) {
+            let raw = self.raw_chunk(n)?;
+            let data = codec.decompress_chunk(n, &raw, self.meta.chunk_nbytes(n)?)?;
+            self.layout.copy_from_chunk(n, &data, sel, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+fn bad(path: &Path, reason: &str) -> FormatError {
+    FormatError::BadMetadata {
+        path: path.into(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn read_meta(schunk: &mut Schunk, path: &Path, kind: Kind) -> Result<Meta, FormatError> {
+    let h = schunk.header();
+    let metalayers = schunk.metalayers();
+    let vlmeta = schunk.vlmeta()?;
+    let b2nd = metalayers.iter().find(|m| m.name == "b2nd");
+    let mut array = match (kind, b2nd) {
+        (Kind::Array, Some(m)) => Some(parse_b2nd_meta(&m.content).map_err(|r| bad(path, &r))?),
+        (Kind::Array, None) => return Err(FormatError::NotAnArray { path: path.into() }),
+        (_, Some(_)) => return Err(FormatError::NotAFrame { path: path.into() }),
+        (_, None) => None,
+    };
+    if let Some(a) = array.as_mut().filter(|a| a.dtype.is_empty()) {
+        a.dtype = format!("|V{}", h.cparams.typesize);
+    }
+    let meta = Meta {
+        kind,
+        array,
+        chunksize: h.chunksize,
+        nbytes: h.nbytes,
+        cbytes: h.cbytes,
+        nchunks: h.nchunks,
+        contiguous: h.contiguous,
+        cparams: h.cparams,
+        metalayers,
+        vlmeta,
+    };
+    meta.validate().map_err(|e| bad(path, &e.to_string()))?;
+    Ok(meta)
+}
+
+/// Decodes the `b2nd` metalayer: `[version, ndim, shape, chunkshape, blockshape, dtype_format,
+/// dtype]` (c-blosc2's `README_B2ND_METALAYER.rst`; version-0 layers may lack the dtype, which
+/// then defaults to raw bytes of the typesize).
+pub(crate) fn parse_b2nd_meta(content: &[u8]) -> Result<ArrayMeta, String> {
+    let v =
+        rmpv::decode::read_value(&mut &content[..]).map_err(|e| format!("b2nd metalayer: {e}"))?;
+    let items = v.as_array().ok_or("b2nd metalayer is not a list")?;
+    let ints = |i: usize| -> Result<Vec<u64>, String> {
+        items
+            .get(i)
+            .and_then(|x| x.as_array())
+            .ok_or(format!("b2nd metalayer item {i} is not a list"))?
+            .iter()
+            .map(|x| {
+                x.as_u64()
+                    .ok_or(format!("b2nd metalayer item {i} has a non-integer"))
+            })
+            .collect()
+    };
+    let ndim = items
+        .get(1)
+        .and_then(rmpv::Value::as_u64)
+        .ok_or("b2nd metalayer without ndim")?;
+    let (shape, chunks, blocks) = (ints(2)?, ints(3)?, ints(4)?);
+    if [shape.len(), chunks.len(), blocks.len()]
+        .iter()
+        .any(|&l| l as u64 != ndim)
+    {
+        return Err("b2nd metalayer ranks disagree".into());
+    }
+    let dtype = match items.get(6) {
+        Some(d) => d.as_str().ok_or("b2nd dtype is not a string")?.to_owned(),
+        None => String::new(),
+    };
+    if let Some(fmt) = items.get(5).and_then(rmpv::Value::as_u64) {
+        if fmt != 0 {
+            return Err(format!("unsupported b2nd dtype format {fmt}"));
+        }
+    }
+    Ok(ArrayMeta {
+        shape,
+        chunks,
+        blocks,
+        dtype,
+    })
+}

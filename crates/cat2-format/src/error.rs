@@ -1,0 +1,115 @@
+//! The format layer's error type.
+
+use std::path::PathBuf;
+
+use cat2_array::{DTypeError, LayoutError, SliceError};
+
+/// What can go wrong reading or writing a dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// An operating-system I/O error.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// c-blosc2 cannot open the file as a Blosc2 frame (truncated, corrupt, not Blosc2).
+    #[error("{path} is not a valid Blosc2 frame")]
+    NotBlosc2 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A `.b2nd` file without a `b2nd` metalayer.
+    #[error("{path} is a Blosc2 super-chunk, not an n-d array (.b2nd)")]
+    NotAnArray {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A `.b2frame` file that holds an n-d array.
+    #[error("{path} holds an n-d array: it should be named .b2nd, not .b2frame")]
+    NotAFrame {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Metadata that does not describe a consistent dataset.
+    #[error("invalid metadata in {path}: {reason}")]
+    BadMetadata {
+        /// The file (or a description of the source).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An inconsistent layout.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// An unsupported dtype.
+    #[error(transparent)]
+    DType(#[from] DTypeError),
+    /// A slice that does not apply.
+    #[error(transparent)]
+    Slice(#[from] SliceError),
+    /// A chunk number past the end.
+    #[error("chunk {nchunk} does not exist (the dataset has {nchunks} chunks)")]
+    NoSuchChunk {
+        /// Requested chunk.
+        nchunk: u64,
+        /// Number of chunks.
+        nchunks: u64,
+    },
+    /// A chunk not yet filled in a cache file.
+    #[error("chunk {nchunk} is not available yet")]
+    ChunkUnavailable {
+        /// The chunk.
+        nchunk: u64,
+    },
+    /// Bytes that are not a valid Blosc2 chunk for this dataset.
+    #[error("invalid chunk {nchunk}: {reason}")]
+    BadChunk {
+        /// The chunk.
+        nchunk: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A c-blosc2 call failed.
+    #[error("blosc2 {op} failed with code {code}")]
+    Blosc2 {
+        /// The operation.
+        op: &'static str,
+        /// c-blosc2's return code.
+        code: i64,
+    },
+    /// A result too large for the requested encoding.
+    #[error("result of {bytes} bytes is too large for {what}")]
+    TooLarge {
+        /// Size of the result.
+        bytes: u64,
+        /// The encoding or limit.
+        what: &'static str,
+    },
+}
+
+impl FormatError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| FormatError::Io { path, source }
+    }
+
+    pub(crate) fn blosc2(op: &'static str, code: impl Into<i64>) -> Self {
+        FormatError::Blosc2 {
+            op,
+            code: code.into(),
+        }
+    }
+}
+
+impl From<blosc2::Error> for FormatError {
+    fn from(e: blosc2::Error) -> Self {
+        FormatError::Blosc2 {
+            op: "chunk codec",
+            code: i64::from(e as i32),
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! Every `unsafe` call of cat2: raw c-blosc2 super-chunks (`blosc2-rs-sys`) for what the safe
+//! `blosc2` crate lacks — frame header fields, fixed and variable-length metalayers, special
+//! (uninitialised) chunks, and b2nd arrays of any dtype, string dtypes included.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::path::Path;
+use std::ptr::{self, NonNull};
+use std::sync::Once;
+
+use blosc2_rs_sys as sys;
+
+use crate::FormatError;
+use crate::meta::{CParams, Layer};
+
+/// c-blosc2's special value for chunks not yet written.
+pub(crate) const SPECIAL_UNINIT: u8 = 4;
+
+fn init() {
+    static INIT: Once = Once::new();
+    // SAFETY: blosc2_init takes no arguments and is idempotent; Once runs it exactly once.
+    INIT.call_once(|| unsafe { sys::blosc2_init() });
+}
+
+fn cpath(path: &Path) -> Result<CString, FormatError> {
+    let s = path.to_str().ok_or_else(|| FormatError::BadMetadata {
+        path: path.into(),
+        reason: "path is not UTF-8".into(),
+    })?;
+    CString::new(s).map_err(|_| FormatError::BadMetadata {
+        path: path.into(),
+        reason: "path contains NUL".into(),
+    })
+}
+
+/// Builds raw cparams from ours, single-threaded (callers parallelise across chunks).
+pub(crate) fn raw_cparams(cp: &CParams) -> sys::blosc2_cparams {
+    init();
+    // SAFETY: returns a plain struct by value.
+    let mut raw = unsafe { sys::blosc2_get_blosc2_cparams_defaults() };
+    raw.compcode = cp.codec;
+    raw.compcode_meta = cp.codec_meta;
+    raw.clevel = cp.clevel;
+    raw.typesize = cp.typesize;
+    raw.blocksize = cp.blocksize;
+    raw.splitmode = i32::from(cp.splitmode);
+    raw.filters = cp.filters;
+    raw.filters_meta = cp.filters_meta;
+    raw.nthreads = 1;
+    raw
+}
+
+/// An owned c-blosc2 super-chunk. c-blosc2 super-chunks are not thread-safe; this type is
+/// `Send` but not `Sync`, so one thread uses it at a time.
+pub(crate) struct Schunk(NonNull<sys::blosc2_schunk>);
+
+// SAFETY: the schunk is exclusively owned; c-blosc2 keeps no thread-local state tied to it.
+unsafe impl Send for Schunk {}
+
+impl Drop for Schunk {
+    fn drop(&mut self) {
+        // SAFETY: we own the pointer, and it is freed once.
+        unsafe { sys::blosc2_schunk_free(self.0.as_ptr()) };
+    }
+}
+
+/// The header fields of a super-chunk.
+pub(crate) struct Header {
+    pub(crate) cparams: CParams,
+    pub(crate) chunksize: i32,
+    pub(crate) nbytes: i64,
+    pub(crate) cbytes: i64,
+    pub(crate) nchunks: i64,
+    pub(crate) contiguous: bool,
+}
+
+impl Schunk {
+    /// Opens a frame file.
+    pub(crate) fn open(path: &Path) -> Result<Self, FormatError> {
+        init();
+        let c = cpath(path)?;
+        // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+        let raw = unsafe { sys::blosc2_schunk_open(c.as_ptr()) };
+        NonNull::new(raw)
+            .map(Schunk)
+            .ok_or_else(|| FormatError::NotBlosc2 { path: path.into() })
+    }
+
+    fn raw(&self) -> &sys::blosc2_schunk {
+        // SAFETY: the pointer is valid while self lives.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn header(&self) -> Header {
+        let s = self.raw();
+        // SAFETY: storage is set by c-blosc2 for every schunk it returns.
+        let contiguous = unsafe { s.storage.as_ref() }.is_some_and(|st| st.contiguous);
+        Header {
+            cparams: CParams {
+                codec: s.compcode,
+                codec_meta: s.compcode_meta,
+                clevel: s.clevel,
+                typesize: s.typesize,
+                blocksize: s.blocksize,
+                splitmode: s.splitmode,
+                filters: s.filters,
+                filters_meta: s.filters_meta,
+            },
+            chunksize: s.chunksize,
+            nbytes: s.nbytes,
+            cbytes: s.cbytes,
+            nchunks: s.nchunks,
+            contiguous,
+        }
+    }
+
+    pub(crate) fn metalayers(&self) -> Vec<Layer> {
+        let s = self.raw();
+        let n = usize::from(s.nmetalayers).min(s.metalayers.len());
+        s.metalayers[..n]
+            .iter()
+            .filter_map(|&m| {
+                // SAFETY: the first `nmetalayers` entries are valid metalayers owned by the schunk,
+                // with `content_len` bytes at `content` and a NUL-terminated `name`.
+                let m = unsafe { m.as_ref() }?;
+                let name = unsafe { CStr::from_ptr(m.name) }
+                    .to_string_lossy()
+                    .into_owned();
+                let len = usize::try_from(m.content_len).ok()?;
+                let content = if len == 0 || m.content.is_null() {
+                    Vec::new()
+                } else {
+                    unsafe { std::slice::from_raw_parts(m.content, len) }.to_vec()
+                };
+                Some(Layer { name, content })
+            })
+            .collect()
+    }
+
+    pub(crate) fn vlmeta(&mut self) -> Result<Vec<Layer>, FormatError> {
+        let n = usize::try_from(self.raw().nvlmetalayers).unwrap_or(0);
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut names: Vec<*mut std::os::raw::c_char> = vec![ptr::null_mut(); n];
+        // SAFETY: `names` has room for `nvlmetalayers` pointers, which c-blosc2 fills with
+        // pointers to names it owns.
+        let rc = unsafe { sys::blosc2_vlmeta_get_names(self.0.as_ptr(), names.as_mut_ptr()) };
+        if rc < 0 {
+            return Err(FormatError::blosc2("vlmeta_get_names", rc));
+        }
+        let mut out = Vec::with_capacity(n);
+        for &name in names.iter().take(usize::try_from(rc).unwrap_or(0)) {
+            if name.is_null() {
+                continue;
+            }
+            let mut content: *mut u8 = ptr::null_mut();
+            let mut len: i32 = 0;
+            // SAFETY: `name` is a NUL-terminated string owned by the schunk; on success
+            // c-blosc2 mallocs `content` with `len` bytes, which we copy and free.
+            let rc =
+                unsafe { sys::blosc2_vlmeta_get(self.0.as_ptr(), name, &mut content, &mut len) };
+            if rc < 0 || content.is_null() {
+                return Err(FormatError::blosc2("vlmeta_get", rc));
+            }
+            let bytes =
+                unsafe { std::slice::from_raw_parts(content, usize::try_from(len).unwrap_or(0)) }
+                    .to_vec();
+            unsafe { libc_free(content.cast()) };
+            let name = unsafe { CStr::from_ptr(name) }
+                .to_string_lossy()
+                .into_owned();
+            out.push(Layer {
+                name,
+                content: bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The compressed bytes of chunk `n` exactly as stored (special chunks as their 32-byte
+    /// header-only form).
+    pub(crate) fn chunk(&mut self, n: i64) -> Result<Vec<u8>, FormatError> {
+        let mut chunk: *mut u8 = ptr::null_mut();
+        let mut needs_free = false;
+        // SAFETY: on success c-blosc2 points `chunk` at `rc` bytes, owned by us iff
+        // `needs_free`; we copy them before freeing or before touching the schunk again.
+        let rc = unsafe {
+            sys::blosc2_schunk_get_chunk(self.0.as_ptr(), n, &mut chunk, &mut needs_free)
+        };
+        if rc < 0 || chunk.is_null() {
+            return Err(FormatError::blosc2("get_chunk", rc));
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(chunk, rc as usize) }.to_vec();
+        if needs_free {
+            unsafe { libc_free(chunk.cast()) };
+        }
+        Ok(bytes)
+    }
+
+    /// The flags byte (offset 31) of chunk `n`'s header, read without reading its data.
+    pub(crate) fn chunk_flags(&mut self, n: i64) -> Result<u8, FormatError> {
+        let mut chunk: *mut u8 = ptr::null_mut();
+        let mut needs_free = false;
+        // SAFETY: as in `chunk`; a lazy chunk holds at least the 32-byte extended header.
+        let rc = unsafe {
+            sys::blosc2_schunk_get_lazychunk(self.0.as_ptr(), n, &mut chunk, &mut needs_free)
+        };
+        if rc < 32 || chunk.is_null() {
+            return Err(FormatError::blosc2("get_lazychunk", rc));
+        }
+        let flags = unsafe { *chunk.add(31) };
+        if needs_free {
+            unsafe { libc_free(chunk.cast()) };
+        }
+        Ok(flags)
+    }
+}
+
+/// Creates a contiguous frame file at `path` with the given header, metalayers and
+/// variable-length metalayers, whose `nbytes / typesize` items are all special UNINIT chunks
+/// of `chunksize` bytes (the last one shorter when they do not divide).
+pub(crate) fn create_uninit(
+    path: &Path,
+    cparams: &CParams,
+    chunksize: i32,
+    nbytes: i64,
+    metalayers: &[Layer],
+    vlmeta: &[Layer],
+) -> Result<(), FormatError> {
+    let mut schunk = new_schunk(Some(path), cparams)?;
+    for m in metalayers {
+        schunk.add_meta(m)?;
+    }
+    let nitems = nbytes / i64::from(cparams.typesize.max(1));
+    if nitems > 0 {
+        // SAFETY: the schunk is valid and empty; c-blosc2 appends special chunks.
+        let rc = unsafe {
+            sys::blosc2_schunk_fill_special(
+                schunk.0.as_ptr(),
+                nitems,
+                i32::from(SPECIAL_UNINIT),
+                chunksize,
+            )
+        };
+        if rc < 0 {
+            return Err(FormatError::blosc2("fill_special", rc));
+        }
+    }
+    for v in vlmeta {
+        schunk.add_vlmeta(v)?;
+    }
+    Ok(())
+}
+
+/// A new empty contiguous super-chunk, on disk at `path` or in memory.
+fn new_schunk(path: Option<&Path>, cparams: &CParams) -> Result<Schunk, FormatError> {
+    init();
+    let mut raw_cp = raw_cparams(cparams);
+    // SAFETY: plain structs by value.
+    let mut dparams = unsafe { sys::blosc2_get_blosc2_dparams_defaults() };
+    dparams.nthreads = 1;
+    let cpath = path.map(cpath).transpose()?;
+    // SAFETY: plain struct by value.
+    let mut storage = unsafe { sys::blosc2_get_blosc2_storage_defaults() };
+    storage.contiguous = true;
+    storage.urlpath = cpath
+        .as_ref()
+        .map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut());
+    storage.cparams = &mut raw_cp;
+    storage.dparams = &mut dparams;
+    // SAFETY: every pointer in `storage` outlives the call; c-blosc2 copies what it keeps.
+    let raw = unsafe { sys::blosc2_schunk_new(&mut storage) };
+    NonNull::new(raw)
+        .map(Schunk)
+        .ok_or_else(|| FormatError::blosc2("schunk_new", -1))
+}
+
+impl Schunk {
+    fn add_meta(&mut self, m: &Layer) -> Result<(), FormatError> {
+        let name = CString::new(m.name.as_str()).map_err(|_| FormatError::BadMetadata {
+            path: "(metalayer)".into(),
+            reason: "NUL in name".into(),
+        })?;
+        let len = i32::try_from(m.content.len()).map_err(|_| FormatError::TooLarge {
+            bytes: m.content.len() as u64,
+            what: "a metalayer",
+        })?;
+        // SAFETY: c-blosc2 copies `len` bytes from `content`; it does not write through the
+        // pointer despite the non-const signature.
+        let rc = unsafe {
+            sys::blosc2_meta_add(
+                self.0.as_ptr(),
+                name.as_ptr(),
+                m.content.as_ptr().cast_mut(),
+                len,
+            )
+        };
+        if rc < 0 {
+            Err(FormatError::blosc2("meta_add", rc))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn add_vlmeta(&mut self, m: &Layer) -> Result<(), FormatError> {
+        let name = CString::new(m.name.as_str()).map_err(|_| FormatError::BadMetadata {
+            path: "(vlmeta)".into(),
+            reason: "NUL in name".into(),
+        })?;
+        let len = i32::try_from(m.content.len()).map_err(|_| FormatError::TooLarge {
+            bytes: m.content.len() as u64,
+            what: "a vlmeta entry",
+        })?;
+        let mut cp = raw_cparams(&default_cparams(1));
+        // SAFETY: c-blosc2 compresses `len` bytes from `content` into its own storage.
+        let rc = unsafe {
+            sys::blosc2_vlmeta_add(
+                self.0.as_ptr(),
+                name.as_ptr(),
+                m.content.as_ptr().cast_mut(),
+                len,
+                &mut cp,
+            )
+        };
+        if rc < 0 {
+            Err(FormatError::blosc2("vlmeta_add", rc))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn append(&mut self, data: &[u8], chunksize: usize) -> Result<(), FormatError> {
+        for part in data.chunks(chunksize.max(1)) {
+            // SAFETY: `part` is a valid buffer of its length; c-blosc2 compresses it.
+            let rc = unsafe {
+                sys::blosc2_schunk_append_buffer(
+                    self.0.as_ptr(),
+                    part.as_ptr().cast(),
+                    part.len() as i32,
+                )
+            };
+            if rc < 0 {
+                return Err(FormatError::blosc2("append_buffer", rc));
+            }
+        }
+        Ok(())
+    }
+
+    fn to_cframe(&mut self) -> Result<Vec<u8>, FormatError> {
+        let mut buf: *mut u8 = ptr::null_mut();
+        let mut needs_free = false;
+        // SAFETY: on success `buf` holds `len` bytes, owned by us iff `needs_free`.
+        let len =
+            unsafe { sys::blosc2_schunk_to_buffer(self.0.as_ptr(), &mut buf, &mut needs_free) };
+        if len < 0 || buf.is_null() {
+            return Err(FormatError::blosc2("schunk_to_buffer", len));
+        }
+        let out = unsafe { std::slice::from_raw_parts(buf, len as usize) }.to_vec();
+        if needs_free {
+            unsafe { libc_free(buf.cast()) };
+        }
+        Ok(out)
+    }
+}
+
+/// Default cparams of cat2's own writes: ZSTD level 1 with shuffle (python-blosc2's defaults).
+pub(crate) fn default_cparams(typesize: i32) -> CParams {
+    CParams {
+        codec: sys::BLOSC_ZSTD as u8,
+        codec_meta: 0,
+        clevel: 1,
+        typesize,
+        blocksize: 0,
+        splitmode: sys::BLOSC_FORWARD_COMPAT_SPLIT as u8,
+        filters: [0, 0, 0, 0, 0, sys::BLOSC_SHUFFLE as u8],
+        filters_meta: [0; 6],
+    }
+}
+
+/// Writes `data` (whole items) as a super-chunk of `chunksize`-byte chunks: to a frame file at
+/// `path`, or, without a path, returns its contiguous frame (cframe) bytes.
+pub(crate) fn write_schunk(
+    path: Option<&Path>,
+    cparams: &CParams,
+    chunksize: usize,
+    data: &[u8],
+    vlmeta: &[Layer],
+) -> Result<Option<Vec<u8>>, FormatError> {
+    let mut s = new_schunk(path, cparams)?;
+    s.append(data, chunksize)?;
+    for v in vlmeta {
+        s.add_vlmeta(v)?;
+    }
+    if path.is_some() {
+        Ok(None)
+    } else {
+        s.to_cframe().map(Some)
+    }
+}
+
+/// The geometry of a b2nd array to write.
+pub(crate) struct NdSpec<'a> {
+    pub(crate) shape: &'a [u64],
+    pub(crate) chunks: &'a [u64],
+    pub(crate) blocks: &'a [u64],
+    pub(crate) dtype: &'a str,
+}
+
+/// Writes `data` (the whole array in C order) as a b2nd array: to a file at `path`, or,
+/// without a path, returns its cframe bytes. Works for every dtype, zero-size shapes included.
+pub(crate) fn write_b2nd(
+    path: Option<&Path>,
+    nd: &NdSpec<'_>,
+    cparams: &CParams,
+    data: &[u8],
+    vlmeta: &[Layer],
+) -> Result<Option<Vec<u8>>, FormatError> {
+    init();
+    let bad = |reason: &str| FormatError::BadMetadata {
+        path: "(b2nd)".into(),
+        reason: reason.to_owned(),
+    };
+    let ndim = i8::try_from(nd.shape.len())
+        .ok()
+        .filter(|n| *n <= sys::B2ND_MAX_DIM as i8)
+        .ok_or_else(|| bad("too many dimensions"))?;
+    let shape: Vec<i64> = nd
+        .shape
+        .iter()
+        .map(|&v| i64::try_from(v))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("shape"))?;
+    let chunks: Vec<i32> = nd
+        .chunks
+        .iter()
+        .map(|&v| i32::try_from(v))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("chunks"))?;
+    let blocks: Vec<i32> = nd
+        .blocks
+        .iter()
+        .map(|&v| i32::try_from(v))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("blocks"))?;
+    let dtype = CString::new(nd.dtype).map_err(|_| bad("dtype"))?;
+    let mut raw_cp = raw_cparams(cparams);
+    // SAFETY: plain structs by value.
+    let mut dparams = unsafe { sys::blosc2_get_blosc2_dparams_defaults() };
+    dparams.nthreads = 1;
+    let cpath = path.map(cpath).transpose()?;
+    let mut storage = unsafe { sys::blosc2_get_blosc2_storage_defaults() };
+    storage.contiguous = true;
+    storage.urlpath = cpath
+        .as_ref()
+        .map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut());
+    storage.cparams = &mut raw_cp;
+    storage.dparams = &mut dparams;
+    // SAFETY: all pointers outlive the call; c-blosc2 copies shapes, dtype and storage.
+    let ctx = unsafe {
+        sys::b2nd_create_ctx(
+            &storage,
+            ndim,
+            shape.as_ptr(),
+            chunks.as_ptr(),
+            blocks.as_ptr(),
+            dtype.as_ptr(),
+            0,
+            ptr::null(),
+            0,
+        )
+    };
+    if ctx.is_null() {
+        return Err(FormatError::blosc2("b2nd_create_ctx", -1));
+    }
+    let mut array: *mut sys::b2nd_array_t = ptr::null_mut();
+    // SAFETY: ctx is valid; `data` holds `data.len()` bytes.
+    let rc =
+        unsafe { sys::b2nd_from_cbuffer(ctx, &mut array, data.as_ptr().cast(), data.len() as i64) };
+    // SAFETY: the array keeps its own copy of what it needs from ctx.
+    unsafe { sys::b2nd_free_ctx(ctx) };
+    if rc < 0 || array.is_null() {
+        return Err(FormatError::blosc2("b2nd_from_cbuffer", rc));
+    }
+    struct Array(*mut sys::b2nd_array_t);
+    impl Drop for Array {
+        fn drop(&mut self) {
+            // SAFETY: owned, freed once (this also frees its schunk).
+            unsafe { sys::b2nd_free(self.0) };
+        }
+    }
+    let array = Array(array);
+    // Borrow the array's schunk without taking ownership.
+    // SAFETY: `sc` is valid while `array` lives.
+    let sc = unsafe { (*array.0).sc };
+    let mut borrowed =
+        std::mem::ManuallyDrop::new(Schunk(NonNull::new(sc).ok_or_else(|| bad("no schunk"))?));
+    for v in vlmeta {
+        borrowed.add_vlmeta(v)?;
+    }
+    if path.is_some() {
+        return Ok(None);
+    }
+    let mut buf: *mut u8 = ptr::null_mut();
+    let mut len: i64 = 0;
+    let mut needs_free = false;
+    // SAFETY: on success `buf` holds `len` bytes, owned by us iff `needs_free`.
+    let rc = unsafe { sys::b2nd_to_cframe(array.0, &mut buf, &mut len, &mut needs_free) };
+    if rc < 0 || buf.is_null() {
+        return Err(FormatError::blosc2("b2nd_to_cframe", rc));
+    }
+    let out = unsafe { std::slice::from_raw_parts(buf, len as usize) }.to_vec();
+    if needs_free {
+        unsafe { libc_free(buf.cast()) };
+    }
+    Ok(Some(out))
+}
+
+unsafe extern "C" {
+    #[link_name = "free"]
+    fn libc_free(p: *mut std::ffi::c_void);
+}

@@ -1,0 +1,249 @@
+//! Dataset metadata: everything needed to describe a dataset (Caterva2's `info` JSON, spec §2.5)
+//! and to create an empty copy of it (a subscriber cache file).
+
+use serde::{Deserialize, Serialize};
+
+use cat2_array::{ChunkLayout, DType};
+
+use crate::FormatError;
+
+/// What a dataset is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A `.b2nd` n-d array.
+    Array,
+    /// A `.b2frame` super-chunk.
+    Frame,
+    /// Any other file, exposed as a super-chunk of bytes compressed on the fly.
+    File,
+}
+
+/// Compression parameters of a super-chunk, as stored in its frame header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CParams {
+    /// Codec (0 BloscLZ, 1 LZ4, 2 LZ4HC, 4 ZLIB, 5 ZSTD, …).
+    pub codec: u8,
+    /// Codec meta.
+    pub codec_meta: u8,
+    /// Compression level.
+    pub clevel: u8,
+    /// Bytes per item.
+    pub typesize: i32,
+    /// Block size in bytes (0: automatic).
+    pub blocksize: i32,
+    /// Split mode.
+    pub splitmode: u8,
+    /// The six filter slots (0 none, 1 shuffle, 2 bitshuffle, 3 delta, 4 trunc-prec …).
+    pub filters: [u8; 6],
+    /// Meta of each filter slot.
+    pub filters_meta: [u8; 6],
+}
+
+/// A named binary metalayer (fixed in the header, or a variable-length one in the trailer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    /// Name.
+    pub name: String,
+    /// Raw content (msgpack for b2nd and Caterva2's user attributes).
+    #[serde(with = "serde_bytes")]
+    pub content: Vec<u8>,
+}
+
+/// The n-d part of an array's metadata (the `b2nd` metalayer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrayMeta {
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Chunk shape.
+    pub chunks: Vec<u64>,
+    /// Block shape.
+    pub blocks: Vec<u64>,
+    /// The dtype string as stored (`<i8`, `|S6`, or a structured list).
+    pub dtype: String,
+}
+
+/// Everything known about a dataset but its chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// What it is.
+    pub kind: Kind,
+    /// Array metadata, for [`Kind::Array`].
+    pub array: Option<ArrayMeta>,
+    /// Bytes per chunk (padding included); the last chunk of a super-chunk may hold fewer.
+    pub chunksize: i32,
+    /// Uncompressed bytes.
+    pub nbytes: i64,
+    /// Compressed bytes of the chunks.
+    pub cbytes: i64,
+    /// Number of chunks.
+    pub nchunks: i64,
+    /// Whether the frame is contiguous (one file).
+    pub contiguous: bool,
+    /// Compression parameters.
+    pub cparams: CParams,
+    /// Fixed metalayers (e.g. `b2nd`), in header order.
+    pub metalayers: Vec<Layer>,
+    /// Variable-length metalayers (user attributes, "vlmeta").
+    pub vlmeta: Vec<Layer>,
+}
+
+impl Meta {
+    /// The chunk layout: the array's, or the 1-d layout of a super-chunk's items.
+    ///
+    /// # Errors
+    /// [`FormatError::BadMetadata`] / [`FormatError::Layout`] when the metadata is inconsistent.
+    pub fn layout(&self) -> Result<ChunkLayout, FormatError> {
+        let typesize = usize::try_from(self.cparams.typesize)
+            .ok()
+            .filter(|t| *t > 0);
+        let typesize = typesize.ok_or_else(|| self.bad("typesize must be positive"))?;
+        match &self.array {
+            Some(a) => Ok(ChunkLayout::new(
+                a.shape.clone(),
+                a.chunks.clone(),
+                a.blocks.clone(),
+                typesize,
+            )?),
+            None => {
+                let nitems = u64::try_from(self.nbytes).map_err(|_| self.bad("negative nbytes"))?
+                    / typesize as u64;
+                let chunk_items = u64::try_from(self.chunksize)
+                    .map_err(|_| self.bad("negative chunksize"))?
+                    / typesize as u64;
+                if chunk_items == 0 && nitems > 0 {
+                    return Err(self.bad("chunksize smaller than typesize"));
+                }
+                Ok(ChunkLayout::new_items(nitems, chunk_items, typesize)?)
+            }
+        }
+    }
+
+    /// Uncompressed bytes of chunk `nchunk` (the last chunk of a super-chunk may be short).
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`] past the end.
+    pub fn chunk_nbytes(&self, nchunk: u64) -> Result<i64, FormatError> {
+        let n = u64::try_from(self.nchunks).unwrap_or(0);
+        if nchunk >= n {
+            return Err(FormatError::NoSuchChunk { nchunk, nchunks: n });
+        }
+        let full = i64::from(self.chunksize);
+        Ok(if nchunk + 1 == n {
+            self.nbytes - full * (self.nchunks - 1)
+        } else {
+            full
+        })
+    }
+
+    /// Checks that the metadata is self-consistent (as a subscriber must before trusting
+    /// metadata that came over the network).
+    ///
+    /// # Errors
+    /// [`FormatError::BadMetadata`] naming the inconsistency.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let layout = self.layout()?;
+        if self.nchunks < 0 || self.nbytes < 0 || self.chunksize < 0 {
+            return Err(self.bad("negative sizes"));
+        }
+        if self.array.is_some() {
+            let expected = layout.nchunks();
+            if u64::try_from(self.nchunks).ok() != Some(expected) {
+                return Err(self.bad("nchunks does not match the shape"));
+            }
+            let ext = layout.chunk_nitems() * layout.itemsize() as u64;
+            if u64::try_from(self.chunksize).ok() != Some(ext) && expected > 0 {
+                return Err(self.bad("chunksize does not match chunks, blocks and dtype"));
+            }
+            let dtype = DType::parse(
+                &self
+                    .array
+                    .as_ref()
+                    .map(|a| a.dtype.clone())
+                    .unwrap_or_default(),
+            )?;
+            if dtype.itemsize() != layout.itemsize() {
+                return Err(self.bad("dtype size does not match typesize"));
+            }
+        } else {
+            let cs = i64::from(self.chunksize);
+            let expected = if self.nbytes == 0 {
+                0
+            } else if cs > 0 {
+                (self.nbytes + cs - 1) / cs
+            } else {
+                -1
+            };
+            if expected != self.nchunks {
+                return Err(self.bad("nchunks does not match nbytes and chunksize"));
+            }
+        }
+        if self.nbytes % i64::from(self.cparams.typesize) != 0 {
+            return Err(self.bad("nbytes is not a multiple of typesize"));
+        }
+        Ok(())
+    }
+
+    fn bad(&self, reason: &str) -> FormatError {
+        FormatError::BadMetadata {
+            path: "(metadata)".into(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Caterva2's `info` JSON (spec §2.5) for this dataset, with `urlpath` as given.
+    pub fn info(&self, urlpath: &str) -> serde_json::Value {
+        let cp = &self.cparams;
+        let pairs: Vec<[u8; 2]> = cp
+            .filters
+            .iter()
+            .zip(&cp.filters_meta)
+            .filter(|(f, _)| **f != 0)
+            .map(|(f, m)| [*f, *m])
+            .collect();
+        let cratio = if self.cbytes > 0 {
+            self.nbytes as f64 / self.cbytes as f64
+        } else {
+            0.0
+        };
+        let chunkshape = if cp.typesize > 0 {
+            i64::from(self.chunksize) / i64::from(cp.typesize)
+        } else {
+            0
+        };
+        let vlmeta: serde_json::Map<String, serde_json::Value> = self
+            .vlmeta
+            .iter()
+            .map(|l| (l.name.clone(), crate::msgpack::to_json(&l.content)))
+            .collect();
+        let schunk = serde_json::json!({
+            "cbytes": self.cbytes,
+            "chunkshape": chunkshape,
+            "chunksize": self.chunksize,
+            "contiguous": self.contiguous,
+            "cparams": {
+                "codec": cp.codec,
+                "filters": cp.filters,
+                "filters_meta": cp.filters_meta,
+                "typesize": cp.typesize,
+                "blocksize": cp.blocksize,
+                "filters, meta": pairs,
+            },
+            "cratio": cratio,
+            "nbytes": self.nbytes,
+            "urlpath": urlpath,
+            "vlmeta": vlmeta,
+            "nchunks": self.nchunks,
+        });
+        match &self.array {
+            Some(a) => {
+                let dtype =
+                    DType::parse(&a.dtype).map_or_else(|_| a.dtype.clone(), |t| t.to_string());
+                serde_json::json!({
+                    "shape": a.shape, "chunks": a.chunks, "blocks": a.blocks, "dtype": dtype, "schunk": schunk,
+                })
+            }
+            None => schunk,
+        }
+    }
+}
