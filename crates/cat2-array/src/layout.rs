@@ -204,6 +204,13 @@ impl ChunkLayout {
     ) -> Result<(), LayoutError> {
         let nd = self.shape.len();
         let isz = self.itemsize;
+        if sel.ndim() != nd {
+            return Err(LayoutError::Rank {
+                shape: nd,
+                chunks: sel.ndim(),
+                blocks: nd,
+            });
+        }
         if nd == 0 {
             return if nchunk == 0 { f(0, 0, isz) } else { Ok(()) };
         }
@@ -215,14 +222,19 @@ impl ChunkLayout {
             .collect();
         // Intersection of the selection with the chunk, in chunk-local coordinates.
         let mut local = Vec::with_capacity(nd);
-        for d in 0..nd {
-            let r = &sel.ranges()[d];
-            let lo = r.start.max(origin[d]);
-            let hi = r.end.min(origin[d] + self.chunks[d]).min(self.shape[d]);
+        for (((r, &o), &c), &n) in sel
+            .ranges()
+            .iter()
+            .zip(&origin)
+            .zip(&self.chunks)
+            .zip(&self.shape)
+        {
+            let lo = r.start.max(o);
+            let hi = r.end.min(o + c).min(n);
             if lo >= hi {
                 return Ok(());
             }
-            local.push(lo - origin[d]..hi - origin[d]);
+            local.push(lo - o..hi - o);
         }
         let bgrid: Vec<u64> = self
             .chunks

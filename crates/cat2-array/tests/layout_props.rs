@@ -173,7 +173,7 @@ proptest! {
 
     #[test]
     fn slice_strings_round_trip(spec in proptest::collection::vec(item_strategy(50), 0..8).prop_map(SliceSpec::new)) {
-        prop_assert_eq!(SliceSpec::parse(&spec.to_string()).unwrap(), spec.clone());
+        prop_assert_eq!(&SliceSpec::parse(&spec.to_string()).unwrap(), &spec);
         // Extra whitespace anywhere is tolerated.
         let spaced = spec.to_string().replace(':', " : ").replace(',', " , ");
         prop_assert_eq!(SliceSpec::parse(&spaced).unwrap(), spec);

@@ -24,7 +24,7 @@ use blosc2::{CParams as SafeCParams, CompressAlgo, Filter, SplitMode};
 use cat2_array::{ChunkLayout, Selection};
 
 use crate::FormatError;
-use crate::chunk::{ChunkHeader, Codec, HEADER_LEN};
+use crate::chunk::{self, ChunkHeader, HEADER_LEN};
 use crate::dataset::Dataset;
 use crate::ffi::{self, SPECIAL_UNINIT};
 use crate::meta::{Kind, Meta};
@@ -333,12 +333,11 @@ impl CacheFile {
                 what: "memory"
             })?
         ];
-        let mut codec = Codec;
         for n in self.layout.chunks_touching(sel) {
             let raw = self
                 .raw_chunk(n)?
                 .ok_or(FormatError::ChunkUnavailable { nchunk: n })?;
-            let data = codec.decompress_chunk(n, &raw, self.meta.chunk_nbytes(n)?)?;
+            let data = chunk::decompress(n, &raw, self.meta.chunk_nbytes(n)?)?;
             self.layout.copy_from_chunk(n, &data, sel, &mut out)?;
         }
         Ok(out)
@@ -363,8 +362,7 @@ fn read_index(
     let mut raw = vec![0u8; len];
     file.read_exact_at(&mut raw, at)
         .map_err(|_| corrupt("truncated chunk index"))?;
-    let bytes = Codec
-        .decompress_chunk(0, &raw, nchunks as i64 * 8)
+    let bytes = chunk::decompress(0, &raw, nchunks as i64 * 8)
         .map_err(|_| corrupt("unreadable chunk index"))?;
     let offsets = bytes
         .chunks_exact(8)

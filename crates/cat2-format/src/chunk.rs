@@ -73,38 +73,27 @@ impl ChunkHeader {
     }
 }
 
-/// Reusable (de)compression state: one per thread of work.
-#[derive(Default)]
-pub(crate) struct Codec;
-
-impl Codec {
-    /// Decompresses chunk `nchunk`, checking it yields `expected` bytes.
-    pub(crate) fn decompress_chunk(
-        &mut self,
-        nchunk: u64,
-        raw: &[u8],
-        expected: i64,
-    ) -> Result<Vec<u8>, FormatError> {
-        let h = ChunkHeader::parse(nchunk, raw)?;
-        if i64::from(h.nbytes) != expected {
-            return Err(FormatError::BadChunk {
-                nchunk,
-                reason: format!("holds {} bytes, expected {expected}", h.nbytes),
-            });
-        }
-        if h.special == crate::ffi::SPECIAL_UNINIT {
-            return Err(FormatError::ChunkUnavailable { nchunk });
-        }
-        let chunk =
-            Chunk::from_compressed(CowVec::Borrowed(raw)).map_err(|e| FormatError::BadChunk {
-                nchunk,
-                reason: format!("not a Blosc2 chunk ({e:?})"),
-            })?;
-        chunk.decompress().map_err(|e| FormatError::BadChunk {
+/// Decompresses chunk `nchunk`, checking it yields `expected` bytes.
+pub(crate) fn decompress(nchunk: u64, raw: &[u8], expected: i64) -> Result<Vec<u8>, FormatError> {
+    let h = ChunkHeader::parse(nchunk, raw)?;
+    if i64::from(h.nbytes) != expected {
+        return Err(FormatError::BadChunk {
             nchunk,
-            reason: format!("cannot decompress ({e:?})"),
-        })
+            reason: format!("holds {} bytes, expected {expected}", h.nbytes),
+        });
     }
+    if h.special == crate::ffi::SPECIAL_UNINIT {
+        return Err(FormatError::ChunkUnavailable { nchunk });
+    }
+    let chunk =
+        Chunk::from_compressed(CowVec::Borrowed(raw)).map_err(|e| FormatError::BadChunk {
+            nchunk,
+            reason: format!("not a Blosc2 chunk ({e:?})"),
+        })?;
+    chunk.decompress().map_err(|e| FormatError::BadChunk {
+        nchunk,
+        reason: format!("cannot decompress ({e:?})"),
+    })
 }
 
 /// Compresses `data` into one chunk with ZSTD and shuffle (cat2's defaults for data it
@@ -140,21 +129,14 @@ mod tests {
         let c = compress(&data, 4, 5).unwrap();
         let h = ChunkHeader::parse(0, &c).unwrap();
         assert_eq!(h.nbytes as usize, data.len());
-        assert_eq!(
-            Codec.decompress_chunk(0, &c, data.len() as i64).unwrap(),
-            data
-        );
-        assert!(Codec.decompress_chunk(0, &c, 5).is_err());
+        assert_eq!(decompress(0, &c, data.len() as i64).unwrap(), data);
+        assert!(decompress(0, &c, 5).is_err());
         assert!(ChunkHeader::parse(0, &c[..c.len() - 1]).is_err());
         assert!(ChunkHeader::parse(0, &[0u8; 10]).is_err());
-        let mut corrupt = c.clone();
+        let mut corrupt = c;
         for b in corrupt.iter_mut().skip(HEADER_LEN + 16) {
             *b ^= 0x5a;
         }
-        assert!(
-            Codec
-                .decompress_chunk(0, &corrupt, data.len() as i64)
-                .is_err()
-        );
+        assert!(decompress(0, &corrupt, data.len() as i64).is_err());
     }
 }

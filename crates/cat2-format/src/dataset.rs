@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use cat2_array::{ChunkLayout, Selection};
 
 use crate::FormatError;
-use crate::chunk::{self, Codec};
+use crate::chunk;
 use crate::ffi::{self, Schunk};
 use crate::meta::{ArrayMeta, Kind, Meta};
 use crate::plain::PlainFile;
@@ -21,7 +21,7 @@ pub struct Dataset {
 
 enum Source {
     Blosc2(Schunk),
-    File(PlainFile),
+    File(Box<PlainFile>),
 }
 
 impl std::fmt::Debug for Dataset {
@@ -68,7 +68,7 @@ impl Dataset {
                 path: path.into(),
                 meta,
                 layout,
-                source: Source::File(plain),
+                source: Source::File(Box::new(plain)),
             });
         }
         // c-blosc2 reports a missing file and a corrupt one alike: tell them apart first.
@@ -158,10 +158,9 @@ impl Dataset {
             what: "memory",
         })?;
         let mut out = vec![0u8; total];
-        let mut codec = Codec::default();
         for n in self.layout.chunks_touching(sel) {
             let raw = self.raw_chunk(n)?;
-            let data = codec.decompress_chunk(n, &raw, self.meta.chunk_nbytes(n)?)?;
+            let data = chunk::decompress(n, &raw, self.meta.chunk_nbytes(n)?)?;
             self.layout.copy_from_chunk(n, &data, sel, &mut out)?;
         }
         Ok(out)

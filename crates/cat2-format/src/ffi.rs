@@ -347,7 +347,7 @@ impl Schunk {
         Ok(())
     }
 
-    fn to_cframe(&mut self) -> Result<Vec<u8>, FormatError> {
+    fn serialize(&mut self) -> Result<Vec<u8>, FormatError> {
         let mut buf: *mut u8 = ptr::null_mut();
         let mut needs_free = false;
         // SAFETY: on success `buf` holds `len` bytes, owned by us iff `needs_free`.
@@ -395,7 +395,7 @@ pub(crate) fn write_schunk(
     if path.is_some() {
         Ok(None)
     } else {
-        s.to_cframe().map(Some)
+        s.serialize().map(Some)
     }
 }
 

@@ -19,6 +19,18 @@ pub enum Kind {
     File,
 }
 
+impl Kind {
+    /// The kind of the Blosc2 file that stores this kind: plain files are stored (in caches,
+    /// downloads) as super-chunks named `<name>.b2`.
+    pub fn stored_as(self) -> Kind {
+        if self == Kind::File {
+            Kind::Frame
+        } else {
+            self
+        }
+    }
+}
+
 /// Compression parameters of a super-chunk, as stored in its frame header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CParams {
@@ -143,7 +155,9 @@ impl Meta {
     /// [`FormatError::BadMetadata`] naming the inconsistency.
     pub fn validate(&self) -> Result<(), FormatError> {
         let layout = self.layout()?;
-        if self.nchunks < 0 || self.nbytes < 0 || self.chunksize < 0 {
+        // An empty super-chunk has no chunk size yet (c-blosc2 reports -1).
+        let empty = self.nchunks == 0 && self.nbytes == 0;
+        if self.nchunks < 0 || self.nbytes < 0 || (self.chunksize < 0 && !empty) {
             return Err(self.bad("negative sizes"));
         }
         if self.array.is_some() {

@@ -39,9 +39,17 @@ impl NatsServer {
     /// As [`NatsServer::start`].
     pub fn start_with_args(args: &[&str]) -> Self {
         let bin = tools::nats_server().unwrap_or_else(|e| panic!("{e}"));
+        Self::start_with_binary(&bin, args)
+    }
+
+    /// Starts the nats-server binary at `bin` with extra arguments.
+    ///
+    /// # Panics
+    /// As [`NatsServer::start`].
+    pub fn start_with_binary(bin: &Path, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for nats-server");
         let log = dir.path().join("nats-server.log");
-        let mut cmd = Command::new(&bin);
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
             .arg(dir.path())
@@ -51,7 +59,10 @@ impl NatsServer {
             .arg(&log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(
+                std::fs::File::create(dir.path().join("stderr.log"))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            );
         let mut child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot run {}: {e}; {}", bin.display(), tools::INSTALL_HINT)
         });
@@ -87,6 +98,17 @@ impl NatsServer {
         };
         server.check_speaks();
         server
+    }
+
+    /// Starts a server with the project's `nats/nats-server.conf` (listen address, ports and
+    /// store directory overridden for the test; monitoring on a random port).
+    ///
+    /// # Panics
+    /// As [`NatsServer::start`].
+    pub fn start_with_project_config() -> Self {
+        let conf = tools::workspace_root().join("nats/nats-server.conf");
+        let conf = conf.to_str().expect("utf-8 workspace path").to_owned();
+        Self::start_with_args(&["-c", &conf, "-m", "-1", "-js"])
     }
 
     /// Starts a server with `max_payload` set to `bytes`.
@@ -177,5 +199,7 @@ fn read_ports(path: &Path) -> Option<(String, u16, Option<u16>)> {
 }
 
 fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
+    let log = std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"));
+    let stderr = std::fs::read_to_string(path.with_file_name("stderr.log")).unwrap_or_default();
+    format!("{log}{stderr}")
 }

@@ -1,0 +1,123 @@
+//! Bad files give typed errors, never a panic.
+
+use std::path::Path;
+
+use cat2_format::{Dataset, FormatError};
+
+fn example(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../root-example")
+        .join(name)
+}
+
+#[test]
+fn truncated_b2nd() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(example("ds-1d.b2nd")).unwrap();
+    for cut in [
+        1,
+        10,
+        40,
+        100,
+        good.len() / 2,
+        good.len() - 30,
+        good.len() - 1,
+    ] {
+        let p = dir.path().join(format!("t{cut}.b2nd"));
+        std::fs::write(&p, &good[..cut]).unwrap();
+        match Dataset::open(&p) {
+            Err(FormatError::NotBlosc2 { .. } | FormatError::BadMetadata { .. }) => {}
+            Err(e) => panic!("cut {cut}: unexpected error {e}"),
+            // c-blosc2 may accept a frame cut inside chunk data; reading must then fail cleanly.
+            Ok(mut ds) => {
+                let all = cat2_array::Selection::all(ds.layout().shape());
+                assert!(
+                    ds.read(&all).is_err(),
+                    "cut {cut}: read a truncated file without error"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn random_bytes_empty_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 12345u32;
+    let junk: Vec<u8> = (0..4096)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    let p = dir.path().join("junk.b2nd");
+    std::fs::write(&p, &junk).unwrap();
+    assert!(matches!(
+        Dataset::open(&p),
+        Err(FormatError::NotBlosc2 { .. })
+    ));
+    let p = dir.path().join("empty.b2nd");
+    std::fs::write(&p, b"").unwrap();
+    assert!(matches!(
+        Dataset::open(&p),
+        Err(FormatError::NotBlosc2 { .. })
+    ));
+    let p = dir.path().join("empty.b2frame");
+    std::fs::write(&p, b"").unwrap();
+    assert!(matches!(
+        Dataset::open(&p),
+        Err(FormatError::NotBlosc2 { .. })
+    ));
+    assert!(matches!(
+        Dataset::open(&dir.path().join("missing.b2nd")),
+        Err(FormatError::Io { .. })
+    ));
+    assert!(matches!(
+        Dataset::open(&dir.path().join("missing.txt")),
+        Err(FormatError::Io { .. })
+    ));
+    let sub = dir.path().join("sub.b2nd");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(Dataset::open(&sub).is_err());
+    let sub = dir.path().join("subdir");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(matches!(Dataset::open(&sub), Err(FormatError::Io { .. })));
+}
+
+#[test]
+fn content_that_does_not_match_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("array.b2frame");
+    std::fs::copy(example("ds-1d.b2nd"), &p).unwrap();
+    assert!(matches!(
+        Dataset::open(&p),
+        Err(FormatError::NotAFrame { .. })
+    ));
+    let p = dir.path().join("frame.b2nd");
+    std::fs::copy(example("ds-hello.b2frame"), &p).unwrap();
+    assert!(matches!(
+        Dataset::open(&p),
+        Err(FormatError::NotAnArray { .. })
+    ));
+}
+
+#[test]
+fn chunk_numbers_past_the_end() {
+    let mut ds = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    assert!(matches!(
+        ds.raw_chunk(10),
+        Err(FormatError::NoSuchChunk {
+            nchunk: 10,
+            nchunks: 10
+        })
+    ));
+    assert!(matches!(
+        ds.chunk_is_uninit(u64::MAX),
+        Err(FormatError::NoSuchChunk { .. })
+    ));
+    let mut f = Dataset::open(&example("README.md")).unwrap();
+    assert!(matches!(
+        f.raw_chunk(1),
+        Err(FormatError::NoSuchChunk { .. })
+    ));
+}
