@@ -9,6 +9,9 @@ use std::ops::Range;
 
 use crate::{LayoutError, Selection};
 
+/// Most chunks a dataset may have (2^28: an index of 2 GiB).
+pub const MAX_CHUNKS: u64 = 1 << 28;
+
 /// Shape, chunk shape, block shape and item size of an array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkLayout {
@@ -50,6 +53,30 @@ impl ChunkLayout {
                     block: blocks[d],
                 });
             }
+        }
+        // Every product the layout computes later must fit: bound them once here.
+        let too_big = || LayoutError::TooLarge;
+        let isz = itemsize as u64;
+        let mut total = isz;
+        let mut chunk_bytes = isz;
+        let mut nchunks = 1u64;
+        for d in 0..shape.len() {
+            total = total.checked_mul(shape[d]).ok_or_else(too_big)?;
+            let ext = if blocks[d] == 0 {
+                0
+            } else {
+                chunks[d].div_ceil(blocks[d]) * blocks[d]
+            };
+            chunk_bytes = chunk_bytes.checked_mul(ext).ok_or_else(too_big)?;
+            let g = if shape[d] == 0 {
+                0
+            } else {
+                shape[d].div_ceil(chunks[d])
+            };
+            nchunks = nchunks.checked_mul(g).ok_or_else(too_big)?;
+        }
+        if total > i64::MAX as u64 || chunk_bytes > i32::MAX as u64 || nchunks > MAX_CHUNKS {
+            return Err(too_big());
         }
         Ok(Self {
             shape,

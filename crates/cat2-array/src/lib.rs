@@ -17,7 +17,7 @@ pub mod selection;
 pub mod slice;
 
 pub use dtype::{DType, Field};
-pub use layout::ChunkLayout;
+pub use layout::{ChunkLayout, MAX_CHUNKS};
 pub use selection::Selection;
 pub use slice::{SliceItem, SliceSpec};
 
@@ -86,6 +86,9 @@ pub enum LayoutError {
         /// Block length.
         block: u64,
     },
+    /// Sizes past what a Blosc2 dataset can hold (2^63 bytes, 2 GiB chunks, 2^28 chunks).
+    #[error("dataset too large: sizes overflow what Blosc2 can store")]
+    TooLarge,
     /// A buffer is shorter than the layout needs.
     #[error("buffer too short: needed {needed} bytes, got {got}")]
     Buffer {

@@ -27,7 +27,7 @@ use crate::FormatError;
 use crate::chunk::{self, ChunkHeader, HEADER_LEN};
 use crate::dataset::Dataset;
 use crate::ffi::{self, SPECIAL_UNINIT};
-use crate::meta::{Kind, Meta};
+use cat2_proto::meta::{Kind, Meta};
 
 /// Offsets of frame header fields (msgpack, big-endian), see `README_CFRAME_FORMAT.rst`.
 const HEADER_SIZE_AT: usize = 0x0B;

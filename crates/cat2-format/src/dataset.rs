@@ -8,8 +8,8 @@ use cat2_array::{ChunkLayout, Selection};
 use crate::FormatError;
 use crate::chunk;
 use crate::ffi::{self, Schunk};
-use crate::meta::{ArrayMeta, Kind, Meta};
 use crate::plain::PlainFile;
+use cat2_proto::meta::{ArrayMeta, Kind, Meta};
 
 /// An open dataset. Not `Sync`: c-blosc2 super-chunks are used by one thread at a time.
 pub struct Dataset {

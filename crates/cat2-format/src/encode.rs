@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::FormatError;
 use crate::chunk;
 use crate::ffi::{self, NdSpec};
-use crate::meta::Layer;
+use cat2_proto::meta::Layer;
 
 /// Largest chunk cat2 makes for results: 4 MiB.
 const RESULT_CHUNK_BYTES: u64 = 4 << 20;
@@ -95,7 +95,7 @@ pub fn write_b2nd_file(
         .iter()
         .map(|(k, v)| Layer {
             name: k.clone(),
-            content: crate::msgpack::from_json(v),
+            content: cat2_proto::msgpack::from_json(v),
         })
         .collect();
     let nd = NdSpec {

@@ -105,6 +105,22 @@ impl FormatError {
     }
 }
 
+impl From<cat2_proto::MetaError> for FormatError {
+    fn from(e: cat2_proto::MetaError) -> Self {
+        match e {
+            cat2_proto::MetaError::Layout(l) => FormatError::Layout(l),
+            cat2_proto::MetaError::DType(d) => FormatError::DType(d),
+            cat2_proto::MetaError::NoSuchChunk { nchunk, nchunks } => {
+                FormatError::NoSuchChunk { nchunk, nchunks }
+            }
+            other => FormatError::BadMetadata {
+                path: "(metadata)".into(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<blosc2::Error> for FormatError {
     fn from(e: blosc2::Error) -> Self {
         FormatError::Blosc2 {

@@ -11,7 +11,7 @@ use std::sync::Once;
 use blosc2_rs_sys as sys;
 
 use crate::FormatError;
-use crate::meta::{CParams, Layer};
+use cat2_proto::meta::{CParams, Layer};
 
 /// c-blosc2's special value for chunks not yet written.
 pub(crate) const SPECIAL_UNINIT: u8 = 4;

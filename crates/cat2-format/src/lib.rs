@@ -5,12 +5,12 @@
 //! - `dataset`: open `.b2nd` arrays, `.b2frame` super-chunks and plain files ([`Dataset`]);
 //!   raw chunks exactly as stored, UNINIT checks, reading selections.
 //! - `plain`: plain files as super-chunks of bytes compressed chunk by chunk, in bounded memory.
-//! - `meta`: [`Meta`], everything but the chunks, and Caterva2's `info` JSON (spec §2.5).
+//! - [`Meta`] (everything but the chunks, and Caterva2's `info` JSON) is defined in
+//!   `cat2-proto`, since it travels between services; this crate reads and writes it.
 //! - `cache`: [`CacheFile`], a frame created empty from a [`Meta`] and filled chunk by chunk
 //!   in any order, in O(1) I/O per chunk.
 //! - `encode`: results as b2nd cframes, super-chunk cframes or single chunks (spec §4.3).
 //! - `chunk`: chunk headers, validation and (de)compression.
-//! - `msgpack`: vlmeta values to JSON and back.
 //!
 //! Formats: c-blosc2's `README_CFRAME_FORMAT.rst`, `README_CHUNK_FORMAT.rst`,
 //! `README_B2ND_FORMAT.rst` and `README_B2ND_METALAYER.rst`.
@@ -24,12 +24,10 @@ pub mod encode;
 mod error;
 pub mod example;
 mod ffi;
-mod meta;
-pub mod msgpack;
 mod plain;
 
 pub use cache::CacheFile;
+pub use cat2_proto::meta::{ArrayMeta, CParams, Kind, Layer, Meta};
 pub use dataset::{Dataset, kind_of};
 pub use error::FormatError;
-pub use meta::{ArrayMeta, CParams, Kind, Layer, Meta};
 pub use plain::{PLAIN_CHUNKSIZE, plain_cparams};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::FormatError;
 use crate::chunk;
-use crate::meta::{CParams, Kind, Meta};
+use cat2_proto::meta::{CParams, Kind, Meta};
 
 /// Bytes per chunk of a plain file.
 pub const PLAIN_CHUNKSIZE: usize = 1 << 20;

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use cat2_array::{ChunkLayout, DType};
 
-use crate::FormatError;
+use crate::MetaError;
+
+/// Most dimensions of a b2nd array.
+pub const MAX_DIM: usize = 8;
 
 /// What a dataset is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,8 +107,8 @@ impl Meta {
     /// The chunk layout: the array's, or the 1-d layout of a super-chunk's items.
     ///
     /// # Errors
-    /// [`FormatError::BadMetadata`] / [`FormatError::Layout`] when the metadata is inconsistent.
-    pub fn layout(&self) -> Result<ChunkLayout, FormatError> {
+    /// [`MetaError`] when the metadata is inconsistent.
+    pub fn layout(&self) -> Result<ChunkLayout, MetaError> {
         let typesize = usize::try_from(self.cparams.typesize)
             .ok()
             .filter(|t| *t > 0);
@@ -134,11 +137,11 @@ impl Meta {
     /// Uncompressed bytes of chunk `nchunk` (the last chunk of a super-chunk may be short).
     ///
     /// # Errors
-    /// [`FormatError::NoSuchChunk`] past the end.
-    pub fn chunk_nbytes(&self, nchunk: u64) -> Result<i64, FormatError> {
+    /// [`MetaError::NoSuchChunk`] past the end.
+    pub fn chunk_nbytes(&self, nchunk: u64) -> Result<i64, MetaError> {
         let n = u64::try_from(self.nchunks).unwrap_or(0);
         if nchunk >= n {
-            return Err(FormatError::NoSuchChunk { nchunk, nchunks: n });
+            return Err(MetaError::NoSuchChunk { nchunk, nchunks: n });
         }
         let full = i64::from(self.chunksize);
         Ok(if nchunk + 1 == n {
@@ -152,16 +155,25 @@ impl Meta {
     /// metadata that came over the network).
     ///
     /// # Errors
-    /// [`FormatError::BadMetadata`] naming the inconsistency.
-    pub fn validate(&self) -> Result<(), FormatError> {
+    /// [`MetaError`] naming the inconsistency.
+    pub fn validate(&self) -> Result<(), MetaError> {
         let layout = self.layout()?;
         // An empty super-chunk has no chunk size yet (c-blosc2 reports -1).
         let empty = self.nchunks == 0 && self.nbytes == 0;
         if self.nchunks < 0 || self.nbytes < 0 || (self.chunksize < 0 && !empty) {
             return Err(self.bad("negative sizes"));
         }
+        if self.cparams.typesize <= 0 {
+            return Err(self.bad("typesize must be positive"));
+        }
+        if self.array.as_ref().is_some_and(|a| a.shape.len() > MAX_DIM) {
+            return Err(self.bad("more than 8 dimensions"));
+        }
         if self.array.is_some() {
             let expected = layout.nchunks();
+            if (self.nchunks as i128) * i128::from(self.chunksize) != i128::from(self.nbytes) {
+                return Err(self.bad("nbytes does not match nchunks and chunksize"));
+            }
             if u64::try_from(self.nchunks).ok() != Some(expected) {
                 return Err(self.bad("nchunks does not match the shape"));
             }
@@ -198,11 +210,8 @@ impl Meta {
         Ok(())
     }
 
-    fn bad(&self, reason: &str) -> FormatError {
-        FormatError::BadMetadata {
-            path: "(metadata)".into(),
-            reason: reason.to_owned(),
-        }
+    fn bad(&self, reason: &str) -> MetaError {
+        MetaError::Invalid(reason.to_owned())
     }
 
     /// Caterva2's `info` JSON (spec §2.5) for this dataset, with `urlpath` as given.

@@ -1,0 +1,143 @@
+//! Messages. Control messages are msgpack maps (named fields, so fields can be added);
+//! chunk payloads are raw Blosc2 chunk bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Meta;
+
+/// Header: the chunk number a chunk part belongs to.
+pub const HDR_CHUNK: &str = "Cat2-Chunk";
+/// Header: `i/n`, this part's index and the number of parts of the chunk.
+pub const HDR_PART: &str = "Cat2-Part";
+/// Header: total bytes of the chunk (on the first part).
+pub const HDR_SIZE: &str = "Cat2-Size";
+
+/// A publisher registering (and, repeated, heart-beating) its root with the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Register {
+    /// Root name.
+    pub root: String,
+    /// The publisher instance (distinct per process).
+    pub publisher: String,
+    /// The publisher's HTTP address (`host:port`) when it serves one.
+    pub http: Option<String>,
+}
+
+/// The broker's answer to [`Register`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registered {
+    /// How often to heartbeat, in milliseconds.
+    pub heartbeat_ms: u64,
+}
+
+/// One root as the broker knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootEntry {
+    /// Root name.
+    pub name: String,
+    /// HTTP address of one of its publishers, when they serve one.
+    pub http: Option<String>,
+    /// Whether some publisher of it is alive.
+    pub online: bool,
+}
+
+/// The broker's list of roots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roots {
+    /// Every root ever registered (offline ones included).
+    pub roots: Vec<RootEntry>,
+}
+
+/// A root appeared, came back or went offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootEvent {
+    /// The root's new state.
+    pub root: RootEntry,
+}
+
+/// A publisher's list of datasets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct List {
+    /// Dataset paths relative to the root.
+    pub datasets: Vec<String>,
+}
+
+/// Asks for a dataset's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoRequest {
+    /// Dataset path.
+    pub path: String,
+    /// The etag the asker has: when it is current, the reply carries no metadata.
+    pub if_none_match: Option<String>,
+}
+
+/// A dataset's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Info {
+    /// Current etag (changes whenever the dataset does).
+    pub etag: String,
+    /// The metadata, or `None` when the asker's etag is current.
+    pub meta: Option<Meta>,
+}
+
+/// Asks for raw chunks of a dataset at a given etag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunksRequest {
+    /// Dataset path.
+    pub path: String,
+    /// The etag the asker's metadata has: a different current etag is an error
+    /// ([`crate::ErrorCode::Stale`]), never chunks of another version.
+    pub etag: String,
+    /// Chunk numbers, answered in this order.
+    pub chunks: Vec<u64>,
+    /// Largest message the asker's server accepts (parts are cut to fit).
+    pub max_part: u64,
+}
+
+/// A dataset was added, modified (`etag` set) or deleted (`etag` none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Dataset path.
+    pub path: String,
+    /// Its new etag, `None` when deleted.
+    pub etag: Option<String>,
+}
+
+/// A subscriber's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberStatus {
+    /// Roots followed.
+    pub subscribed: Vec<String>,
+    /// The HTTP address it serves.
+    pub http: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode, encode};
+
+    #[test]
+    fn messages_round_trip() {
+        let r = Register {
+            root: "foo".into(),
+            publisher: "p1".into(),
+            http: Some("localhost:8001".into()),
+        };
+        assert_eq!(decode::<Register>("register", &encode(&r)).unwrap(), r);
+        let c = ChunksRequest {
+            path: "a.b2nd".into(),
+            etag: "1:2".into(),
+            chunks: vec![3, 1],
+            max_part: 1 << 20,
+        };
+        assert_eq!(decode::<ChunksRequest>("chunks", &encode(&c)).unwrap(), c);
+        let e = Change {
+            path: "x".into(),
+            etag: None,
+        };
+        assert_eq!(decode::<Change>("change", &encode(&e)).unwrap(), e);
+        assert!(decode::<Register>("register", b"\xc1").is_err());
+        assert!(decode::<Register>("register", &encode(&e)).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Validated identifiers: root names (one NATS subject token) and dataset paths (relative,
+//! confined to their root).
+
+use std::fmt;
+
+/// Longest accepted root name.
+const MAX_ROOT: usize = 128;
+/// Longest accepted dataset path.
+const MAX_PATH: usize = 4096;
+
+/// An invalid root name or dataset path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// A root name that cannot be a NATS subject token.
+    #[error(
+        "invalid root name {0:?}: use 1-128 characters without '.', '*', '>', '/', '@' or whitespace"
+    )]
+    Root(String),
+    /// A path that is absolute, escapes its root or is otherwise unusable.
+    #[error("invalid path {0:?}")]
+    Path(String),
+}
+
+/// A root name: one NATS subject token (no `.`, `*`, `>`, `/`, whitespace or control
+/// characters; `@` is reserved for Caterva2's pseudo-roots such as `@scratch`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RootName(String);
+
+impl RootName {
+    /// Validates a root name.
+    ///
+    /// # Errors
+    /// [`NameError::Root`].
+    pub fn new(name: &str) -> Result<Self, NameError> {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_ROOT
+            && !name.starts_with('@')
+            && name.chars().all(|c| {
+                !matches!(c, '.' | '*' | '>' | '/' | '\\') && !c.is_whitespace() && !c.is_control()
+            });
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(NameError::Root(name.to_owned()))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RootName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for RootName {
+    type Error = NameError;
+    fn try_from(s: &str) -> Result<Self, NameError> {
+        Self::new(s)
+    }
+}
+
+/// A dataset path relative to its root: `/`-separated, no empty, `.` or `..` components, no
+/// leading `/`, no backslashes or control characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DatasetPath(String);
+
+impl DatasetPath {
+    /// Validates a dataset path.
+    ///
+    /// # Errors
+    /// [`NameError::Path`].
+    pub fn new(path: &str) -> Result<Self, NameError> {
+        let ok = !path.is_empty()
+            && path.len() <= MAX_PATH
+            && !path.contains('\\')
+            && !path.chars().any(char::is_control)
+            && path
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
+        if ok {
+            Ok(Self(path.to_owned()))
+        } else {
+            Err(NameError::Path(path.to_owned()))
+        }
+    }
+
+    /// The path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatasetPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_names() {
+        for ok in ["foo", "hdf5root", "my-root_2", "données"] {
+            assert!(RootName::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a.b",
+            "a*",
+            ">",
+            "a b",
+            "a/b",
+            "a\tb",
+            "@scratch",
+            "a\\b",
+            &"x".repeat(129),
+        ] {
+            assert!(RootName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dataset_paths() {
+        for ok in [
+            "ds-1d.b2nd",
+            "dir1/ds-2d.b2nd",
+            "README.md",
+            ".hidden",
+            "a..b",
+        ] {
+            assert!(DatasetPath::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a/",
+            "./a",
+            "a\\..\\b",
+            "a\0b",
+            "..",
+        ] {
+            assert!(DatasetPath::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}
