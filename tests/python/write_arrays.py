@@ -115,4 +115,6 @@ sc.vlmeta["origin"] = "python"
     "kind": "frame", "nbytes": sc.nbytes, "cbytes": sc.cbytes, "nchunks": sc.nchunks, "chunksize": sc.chunksize,
     "codec": int(sc.cparams.codec.value), "typesize": sc.cparams.typesize, "vlmeta": {"origin": "python"},
 }))
+# An uninitialised array (every chunk special UNINIT), as Caterva2's subscriber creates.
+blosc2.uninit((50, 7), dtype="float32", chunks=(20, 7), blocks=(5, 7), urlpath=str(out / "uninit.b2nd.x"), mode="w")
 print("ok", len(cases) + 1)

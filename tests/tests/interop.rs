@@ -43,7 +43,7 @@ fn python_written_datasets_read_back_equal() {
     let dir = tempfile::tempdir().unwrap();
     for (path, want, raw) in python_datasets(dir.path()) {
         let name = path.display().to_string();
-        let mut ds = Dataset::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ds = Dataset::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let info = ds.info("x");
         let schunk = if want["kind"] == "array" {
             for k in ["shape", "chunks", "blocks", "dtype"] {
@@ -69,6 +69,12 @@ fn python_written_datasets_read_back_equal() {
         assert_eq!(schunk["vlmeta"], want["vlmeta"], "{name}: vlmeta");
         let all = Selection::all(ds.layout().shape());
         assert_eq!(ds.read(&all).unwrap(), raw, "{name}: data");
+        for n in 0..ds.nchunks() {
+            assert!(
+                !ds.chunk_is_uninit(n).unwrap(),
+                "{name}: chunk {n} is filled"
+            );
+        }
         for s in want["slices"].as_array().into_iter().flatten() {
             let spec = SliceSpec::parse(s["slice"].as_str().unwrap()).unwrap();
             let sel = Selection::new(&spec, ds.layout().shape()).unwrap();
@@ -87,6 +93,23 @@ fn python_written_datasets_read_back_equal() {
 }
 
 #[test]
+fn python_uninitialised_arrays_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    python_datasets(dir.path());
+    let path = dir.path().join("uninit.b2nd.x");
+    let ds = Dataset::open_as(&path, cat2_format::Kind::Array).unwrap();
+    assert_eq!(ds.nchunks(), 3);
+    for n in 0..3 {
+        assert!(ds.chunk_is_uninit(n).unwrap(), "chunk {n}");
+    }
+    let all = Selection::all(ds.layout().shape());
+    assert!(matches!(
+        ds.read(&all),
+        Err(cat2_format::FormatError::ChunkUnavailable { .. })
+    ));
+}
+
+#[test]
 fn files_and_buffers_we_write_open_in_python() {
     let src_dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -102,7 +125,7 @@ fn files_and_buffers_we_write_open_in_python() {
     };
     // Cache files of every python-written dataset, filled in reverse order.
     for (path, want, raw) in python_datasets(src_dir.path()) {
-        let mut src = Dataset::open(&path).unwrap();
+        let src = Dataset::open(&path).unwrap();
         let file = path.file_name().unwrap().to_str().unwrap().to_owned();
         let mut cache = CacheFile::create(&out.path().join(&file), src.meta()).unwrap();
         for n in (0..src.nchunks()).rev() {
@@ -123,7 +146,7 @@ fn files_and_buffers_we_write_open_in_python() {
     let text = b"line one\nline two\n".repeat(100_000);
     let plain = src_dir.path().join("notes.txt");
     std::fs::write(&plain, &text).unwrap();
-    let mut src = Dataset::open(&plain).unwrap();
+    let src = Dataset::open(&plain).unwrap();
     assert_eq!(src.nchunks(), 2);
     let mut cache = CacheFile::create(&out.path().join("notes.txt.b2"), src.meta()).unwrap();
     for n in [1, 0] {

@@ -43,13 +43,17 @@ impl DType {
     /// [`DTypeError`] for strings that are not a NumPy type string or structured list.
     pub fn parse(s: &str) -> Result<Self, DTypeError> {
         let mut p = Parser {
+            depth: 0,
             s: s.as_bytes(),
             pos: 0,
             src: s,
         };
         let t = p.dtype()?;
         p.ws();
-        if p.pos != p.s.len() {
+        if p.pos != p.s.len()
+            || t.checked_itemsize()
+                .is_none_or(|n| n == 0 || n > MAX_ITEMSIZE)
+        {
             return Err(p.err());
         }
         Ok(t)
@@ -57,12 +61,20 @@ impl DType {
 
     /// Bytes per item.
     pub fn itemsize(&self) -> usize {
+        self.checked_itemsize().unwrap_or(usize::MAX)
+    }
+
+    /// Bytes per item, `None` on overflow.
+    fn checked_itemsize(&self) -> Option<usize> {
         match self {
-            DType::Scalar { size, .. } => *size,
-            DType::Struct(fields) => fields
-                .iter()
-                .map(|f| f.dtype.itemsize() * f.shape.iter().product::<u64>() as usize)
-                .sum(),
+            DType::Scalar { size, .. } => Some(*size),
+            DType::Struct(fields) => fields.iter().try_fold(0usize, |acc, f| {
+                let n = f
+                    .shape
+                    .iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))?;
+                acc.checked_add(f.dtype.checked_itemsize()?.checked_mul(n)?)
+            }),
         }
     }
 
@@ -163,7 +175,13 @@ fn unit_suffix(unit: &str) -> String {
     }
 }
 
+/// Deepest nesting of structured dtypes accepted (NumPy itself nests far less in practice).
+const MAX_DEPTH: usize = 8;
+/// Largest item size accepted (c-blosc2 items are at most a 2 GiB chunk).
+const MAX_ITEMSIZE: usize = i32::MAX as usize;
+
 struct Parser<'a> {
+    depth: usize,
     s: &'a [u8],
     pos: usize,
     src: &'a str,
@@ -231,6 +249,16 @@ impl Parser<'_> {
     }
 
     fn structured(&mut self) -> Result<DType, DTypeError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err());
+        }
+        let t = self.structured_fields();
+        self.depth -= 1;
+        t
+    }
+
+    fn structured_fields(&mut self) -> Result<DType, DTypeError> {
         self.expect(b'[')?;
         let mut fields = Vec::new();
         loop {
@@ -403,6 +431,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
+        let deep = format!("{}('a', '<i4'){}", "[('x', ".repeat(100), ")]".repeat(100));
+        assert!(DType::parse(&deep).is_err());
+        assert!(DType::parse("[('a', '<f8', (4294967296, 4294967296, 4294967296))]").is_err());
         for bad in [
             "",
             "x",

@@ -9,8 +9,8 @@ use std::ops::Range;
 
 use crate::{LayoutError, Selection};
 
-/// Most chunks a dataset may have (2^28: an index of 2 GiB).
-pub const MAX_CHUNKS: u64 = 1 << 28;
+/// Most chunks a dataset may have (2^24: a chunk index of 128 MiB in memory).
+pub const MAX_CHUNKS: u64 = 1 << 24;
 
 /// Shape, chunk shape, block shape and item size of an array.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,61 +2,52 @@
 //! chunks UNINIT, then filled with raw chunks one by one, in any order.
 //!
 //! c-blosc2's `update_chunk` rewrites (decompresses, recompresses, writes) the whole chunk
-//! offsets index on every call, so filling N chunks costs O(N²). Here the frame is written
-//! directly (c-blosc2's `README_CFRAME_FORMAT.rst`): the offsets index and the trailer are kept
-//! in memory, a [`CacheFile::put`] appends the chunk where the index was and nothing else, and
+//! index on every call, so filling N chunks costs O(N²). Here the frame is written directly
+//! (c-blosc2's `README_CFRAME_FORMAT.rst`): the chunk index and the trailer are kept in memory,
+//! [`CacheFile::put`] appends the chunk where the index was and nothing else, and
 //! [`CacheFile::flush`] writes the index, the trailer and the two header fields that change
-//! (frame length, compressed size) once per batch. Filling N chunks then costs O(N) plus one
-//! index write per flush.
+//! (frame length, compressed size) once per batch. Filling N chunks costs O(N) plus one index
+//! write per flush.
 //!
-//! Between a `put` and the next `flush` the file on disk is not a valid frame: callers read
-//! chunks through [`CacheFile::raw_chunk`] (which uses the in-memory index), and flush before
-//! anyone else opens the file. A crash in that window leaves a file that [`CacheFile::open`]
-//! rejects; the owner then recreates it (the chunks are refetched, nothing wrong is served).
+//! Between a `put` and the next `flush` the file on disk is not a valid frame: its header's
+//! frame length is zeroed on the first `put`, so nobody (c-blosc2, python-blosc2, ourselves
+//! after a crash) mistakes it for one. Meanwhile callers read chunks through
+//! [`CacheFile::raw_chunk`], which uses the in-memory index. A crash in that window leaves a
+//! file that [`CacheFile::open`] rejects; the owner recreates it and refetches.
 
-use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use blosc2::chunk::Encoder;
 use blosc2::{CParams as SafeCParams, CompressAlgo, Filter, SplitMode};
 use cat2_array::{ChunkLayout, Selection};
-
-use crate::FormatError;
-use crate::chunk::{self, ChunkHeader, HEADER_LEN};
-use crate::dataset::Dataset;
-use crate::ffi::{self, SPECIAL_UNINIT};
 use cat2_proto::meta::{Kind, Meta};
 
-/// Offsets of frame header fields (msgpack, big-endian), see `README_CFRAME_FORMAT.rst`.
-const HEADER_SIZE_AT: usize = 0x0B;
-const FRAME_LEN_AT: usize = 0x10;
-const NBYTES_AT: usize = 0x1E;
-const CBYTES_AT: usize = 0x27;
-const FIXED_HEADER: usize = 0x2F;
+use crate::FormatError;
+use crate::chunk;
+use crate::dataset::Dataset;
+use crate::ffi;
+use crate::frame::Frame;
+
+/// Offsets of the frame header fields a flush rewrites (msgpack, big-endian).
+const FRAME_LEN_AT: u64 = 0x10;
+const CBYTES_AT: u64 = 0x27;
 
 /// A cache file being filled.
 #[derive(Debug)]
 pub struct CacheFile {
-    path: PathBuf,
-    file: File,
+    frame: Frame,
     meta: Meta,
     layout: ChunkLayout,
-    header_len: u64,
-    /// End of the chunk data: where the next chunk goes, and where the index is written.
-    data_end: u64,
-    /// Per chunk: its offset from the end of the header, or a negative special marker.
-    offsets: Vec<i64>,
-    /// The trailer (variable-length metalayers), position-independent, rewritten verbatim.
-    trailer: Vec<u8>,
     filled: u64,
     dirty: bool,
 }
 
 impl CacheFile {
     /// Creates a cache file at `path` with `meta`'s metadata and every chunk UNINIT. The file
-    /// appears atomically (written aside, then renamed). An existing file is replaced.
+    /// appears atomically (written aside, checked, then renamed). An existing file is
+    /// replaced only once the new one is known good.
     ///
     /// # Errors
     /// [`FormatError::BadMetadata`] for inconsistent metadata; I/O and c-blosc2 errors.
@@ -77,88 +68,48 @@ impl CacheFile {
             &meta.metalayers,
             &meta.vlmeta,
         )
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(FormatError::io(path)));
-        if let Err(e) = made {
+        .and_then(|()| Self::open(&tmp, meta.kind))
+        .and_then(|mut cache| {
+            // The metalayers are copied verbatim: check that what c-blosc2 reads back
+            // agrees with the metadata they came with, before the file replaces anything.
+            let m = &cache.meta;
+            let same_chunks = meta.nbytes == 0 || m.chunksize == meta.chunksize;
+            if m.array != meta.array
+                || (m.nchunks, m.nbytes) != (meta.nchunks, meta.nbytes)
+                || !same_chunks
+            {
+                return Err(FormatError::BadMetadata {
+                    path: path.into(),
+                    reason: "the b2nd metalayer contradicts the metadata".into(),
+                });
+            }
+            std::fs::rename(&tmp, path).map_err(FormatError::io(path))?;
+            cache.frame.path = path.into();
+            Ok(cache)
+        });
+        if made.is_err() {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e);
         }
-        Self::open(path, meta.kind)
+        made
     }
 
-    /// Opens an existing cache file, of the given kind (cache files of plain files are
+    /// Opens an existing cache file of a dataset of `kind` (cache files of plain files are
     /// super-chunks named `<name>.b2`).
     ///
     /// # Errors
     /// [`FormatError::NotBlosc2`] / [`FormatError::BadMetadata`] when it is not a complete,
     /// consistent frame (e.g. after a crash between `put` and `flush`).
     pub fn open(path: &Path, kind: Kind) -> Result<Self, FormatError> {
-        let kind = if kind == Kind::File {
-            Kind::Frame
-        } else {
-            kind
-        };
-        let ds = Dataset::open_as(path, kind)?;
-        let mut meta = ds.meta().clone();
+        let ds = Dataset::open_as(path, kind.stored_as())?;
+        let meta = ds.meta().clone();
         let layout = ds.layout().clone();
         drop(ds);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(FormatError::io(path))?;
-        let corrupt = |reason: &str| FormatError::BadMetadata {
-            path: path.into(),
-            reason: reason.to_owned(),
-        };
-        let mut head = [0u8; FIXED_HEADER];
-        file.read_exact_at(&mut head, 0)
-            .map_err(FormatError::io(path))?;
-        if head[HEADER_SIZE_AT - 1] != 0xd2
-            || head[FRAME_LEN_AT - 1] != 0xcf
-            || head[NBYTES_AT - 1] != 0xd3
-            || head[CBYTES_AT - 1] != 0xd3
-        {
-            return Err(corrupt("unexpected frame header layout"));
-        }
-        let be = |at: usize, n: usize| {
-            head[at..at + n]
-                .iter()
-                .fold(0u64, |a, b| (a << 8) | u64::from(*b))
-        };
-        let header_len = be(HEADER_SIZE_AT, 4);
-        let frame_len = be(FRAME_LEN_AT, 8);
-        let nbytes = be(NBYTES_AT, 8);
-        let cbytes = be(CBYTES_AT, 8);
-        let file_len = file.metadata().map_err(FormatError::io(path))?.len();
-        if frame_len != file_len {
-            return Err(corrupt("frame length does not match the file size"));
-        }
-        let data_end = header_len
-            .checked_add(cbytes)
-            .filter(|e| *e <= file_len)
-            .ok_or_else(|| corrupt("sizes"))?;
-        let nchunks = usize::try_from(meta.nchunks).map_err(|_| corrupt("nchunks"))?;
-        let (offsets, index_len) = if nbytes == 0 || nchunks == 0 {
-            (Vec::new(), 0)
-        } else {
-            read_index(&file, path, data_end, nchunks)?
-        };
-        let trailer_at = data_end + index_len;
-        let mut trailer =
-            vec![0u8; usize::try_from(file_len.saturating_sub(trailer_at)).unwrap_or(0)];
-        file.read_exact_at(&mut trailer, trailer_at)
-            .map_err(FormatError::io(path))?;
-        let filled = offsets.iter().filter(|&&o| o >= 0).count() as u64;
-        meta.cbytes = cbytes as i64;
+        let frame = Frame::open(path, true)?;
+        let filled = frame.offsets.iter().filter(|&&o| o >= 0).count() as u64;
         Ok(Self {
-            path: path.into(),
-            file,
+            frame,
             meta,
             layout,
-            header_len,
-            data_end,
-            offsets,
-            trailer,
             filled,
             dirty: false,
         })
@@ -166,7 +117,7 @@ impl CacheFile {
 
     /// The path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.frame.path
     }
 
     /// Metadata, with `cbytes` counting what is cached so far.
@@ -181,7 +132,7 @@ impl CacheFile {
 
     /// Number of chunks.
     pub fn nchunks(&self) -> u64 {
-        self.offsets.len() as u64
+        self.frame.nchunks()
     }
 
     /// Number of chunks filled so far.
@@ -198,7 +149,7 @@ impl CacheFile {
     pub fn is_filled(&self, nchunk: u64) -> bool {
         usize::try_from(nchunk)
             .ok()
-            .and_then(|n| self.offsets.get(n))
+            .and_then(|n| self.frame.offsets.get(n))
             .is_some_and(|&o| o >= 0)
     }
 
@@ -211,38 +162,45 @@ impl CacheFile {
             .collect()
     }
 
-    /// Stores the raw compressed chunk `nchunk`, after checking its header declares exactly
-    /// its length and the uncompressed size this dataset's chunk `nchunk` has. Re-putting a
-    /// filled chunk replaces it. Not durable until [`CacheFile::flush`].
+    /// Stores the raw compressed chunk `nchunk` after checking it decodes to exactly the size
+    /// this dataset's chunk `nchunk` has. Re-putting a filled chunk replaces it. Not durable
+    /// until [`CacheFile::flush`].
     ///
     /// # Errors
     /// [`FormatError::NoSuchChunk`], [`FormatError::BadChunk`] (the file is left as it was);
     /// I/O errors.
     pub fn put(&mut self, nchunk: u64, raw: &[u8]) -> Result<(), FormatError> {
         let expected = self.meta.chunk_nbytes(nchunk)?;
-        let h = ChunkHeader::parse(nchunk, raw)?;
-        if i64::from(h.nbytes) != expected {
-            return Err(FormatError::BadChunk {
-                nchunk,
-                reason: format!("holds {} bytes, expected {expected}", h.nbytes),
-            });
+        // Decoding proves the chunk whole and of the right size: nothing that would fail to
+        // decode later is stored (the bytes stored are still the raw ones).
+        match chunk::decompress(nchunk, raw, expected) {
+            Ok(_) => {}
+            Err(FormatError::ChunkUnavailable { .. }) => {
+                return Err(FormatError::BadChunk {
+                    nchunk,
+                    reason: "an uninitialised chunk".into(),
+                });
+            }
+            Err(e) => return Err(e),
         }
-        if h.special == SPECIAL_UNINIT {
-            return Err(FormatError::BadChunk {
-                nchunk,
-                reason: "an uninitialised chunk".into(),
-            });
+        if !self.dirty {
+            // Mark the frame torn until the next flush.
+            let f = &self.frame;
+            f.file
+                .write_all_at(&0u64.to_be_bytes(), FRAME_LEN_AT)
+                .map_err(FormatError::io(&f.path))?;
+            self.dirty = true;
         }
-        self.file
-            .write_all_at(raw, self.data_end)
-            .map_err(FormatError::io(&self.path))?;
+        let f = &mut self.frame;
+        f.file
+            .write_all_at(raw, f.data_end)
+            .map_err(FormatError::io(&f.path))?;
         let n = nchunk as usize;
-        if self.offsets[n] < 0 {
+        if f.offsets[n] < 0 {
             self.filled += 1;
         }
-        self.offsets[n] = (self.data_end - self.header_len) as i64;
-        self.data_end += raw.len() as u64;
-        self.dirty = true;
+        f.offsets[n] = (f.data_end - f.header_len) as i64;
+        f.data_end += raw.len() as u64;
         Ok(())
     }
 
@@ -255,27 +213,21 @@ impl CacheFile {
         if !self.dirty {
             return Ok(());
         }
-        let raw: Vec<u8> = self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+        let f = &mut self.frame;
+        let raw: Vec<u8> = f.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
         let index = compress_index(&raw)?;
-        let io = FormatError::io(&self.path);
-        let mut tail = Vec::with_capacity(index.len() + self.trailer.len());
+        let mut tail = Vec::with_capacity(index.len() + f.trailer.len());
         tail.extend_from_slice(&index);
-        tail.extend_from_slice(&self.trailer);
-        let frame_len = self.data_end + tail.len() as u64;
-        let cbytes = self.data_end - self.header_len;
-        let result = self
+        tail.extend_from_slice(&f.trailer);
+        let frame_len = f.data_end + tail.len() as u64;
+        let cbytes = f.data_end - f.header_len;
+        let result = f
             .file
-            .write_all_at(&tail, self.data_end)
-            .and_then(|()| self.file.set_len(frame_len))
-            .and_then(|()| {
-                self.file
-                    .write_all_at(&frame_len.to_be_bytes(), FRAME_LEN_AT as u64)
-            })
-            .and_then(|()| {
-                self.file
-                    .write_all_at(&cbytes.to_be_bytes(), CBYTES_AT as u64)
-            });
-        result.map_err(io)?;
+            .write_all_at(&tail, f.data_end)
+            .and_then(|()| f.file.set_len(frame_len))
+            .and_then(|()| f.file.write_all_at(&cbytes.to_be_bytes(), CBYTES_AT))
+            .and_then(|()| f.file.write_all_at(&frame_len.to_be_bytes(), FRAME_LEN_AT));
+        result.map_err(FormatError::io(&f.path))?;
         self.meta.cbytes = cbytes as i64;
         self.dirty = false;
         Ok(())
@@ -287,34 +239,7 @@ impl CacheFile {
     /// [`FormatError::NoSuchChunk`]; I/O errors; [`FormatError::BadChunk`] when the stored
     /// header is inconsistent.
     pub fn raw_chunk(&self, nchunk: u64) -> Result<Option<Vec<u8>>, FormatError> {
-        let off = *usize::try_from(nchunk)
-            .ok()
-            .and_then(|n| self.offsets.get(n))
-            .ok_or(FormatError::NoSuchChunk {
-                nchunk,
-                nchunks: self.nchunks(),
-            })?;
-        if off < 0 {
-            return Ok(None);
-        }
-        let at = self.header_len + off as u64;
-        let mut head = [0u8; HEADER_LEN];
-        self.file
-            .read_exact_at(&mut head, at)
-            .map_err(FormatError::io(&self.path))?;
-        let cbytes = i32::from_le_bytes([head[12], head[13], head[14], head[15]]);
-        let len = usize::try_from(cbytes)
-            .ok()
-            .filter(|l| *l >= HEADER_LEN && (at + *l as u64) <= self.data_end);
-        let len = len.ok_or_else(|| FormatError::BadChunk {
-            nchunk,
-            reason: "stored chunk header is corrupt".into(),
-        })?;
-        let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, at)
-            .map_err(FormatError::io(&self.path))?;
-        Ok(Some(buf))
+        self.frame.stored_chunk(nchunk)
     }
 
     /// Reads the items of `sel` in C order.
@@ -344,34 +269,7 @@ impl CacheFile {
     }
 }
 
-fn read_index(
-    file: &File,
-    path: &Path,
-    at: u64,
-    nchunks: usize,
-) -> Result<(Vec<i64>, u64), FormatError> {
-    let corrupt = |reason: &str| FormatError::BadMetadata {
-        path: path.into(),
-        reason: reason.to_owned(),
-    };
-    let mut head = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut head, at)
-        .map_err(|_| corrupt("truncated chunk index"))?;
-    let len = i32::from_le_bytes([head[12], head[13], head[14], head[15]]);
-    let len = usize::try_from(len).map_err(|_| corrupt("chunk index size"))?;
-    let mut raw = vec![0u8; len];
-    file.read_exact_at(&mut raw, at)
-        .map_err(|_| corrupt("truncated chunk index"))?;
-    let bytes = chunk::decompress(0, &raw, nchunks as i64 * 8)
-        .map_err(|_| corrupt("unreadable chunk index"))?;
-    let offsets = bytes
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().expect("8-byte chunks")))
-        .collect();
-    Ok((offsets, len as u64))
-}
-
-/// Compresses the offsets index as c-blosc2 does (BloscLZ, shuffle, 16 KiB blocks, no split).
+/// Compresses the chunk index as c-blosc2 does (BloscLZ, shuffle, 16 KiB blocks, no split).
 fn compress_index(raw: &[u8]) -> Result<Vec<u8>, FormatError> {
     let mut p = SafeCParams::default();
     p.compressor(CompressAlgo::Blosclz)

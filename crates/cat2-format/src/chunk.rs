@@ -66,11 +66,31 @@ impl ChunkHeader {
                 bytes.len()
             )));
         }
-        if h.nbytes < 0 {
+        if h.nbytes < 0 || h.blocksize < 0 {
             return Err(bad("negative size".into()));
         }
+        check_codec_and_filters(bytes).map_err(bad)?;
         Ok(h)
     }
+}
+
+/// Refuses chunks whose codec or filters c-blosc2 would load as a plugin at run time (it then
+/// calls `dlopen` and may run Python): only what c-blosc2 carries itself is decoded.
+fn check_codec_and_filters(bytes: &[u8]) -> Result<(), String> {
+    use cat2_proto::meta::{SAFE_CODECS, SAFE_FILTERS};
+    let flags = bytes[2];
+    let extended = flags & 0x05 == 0x05;
+    match flags >> 5 {
+        0 | 1 | 3 | 4 => {}
+        6 if extended && SAFE_CODECS.contains(&bytes[22]) => {}
+        c => return Err(format!("unsupported codec (format {c})")),
+    }
+    if extended {
+        if let Some(f) = bytes[16..22].iter().find(|f| !SAFE_FILTERS.contains(f)) {
+            return Err(format!("unsupported filter {f}"));
+        }
+    }
+    Ok(())
 }
 
 /// Decompresses chunk `nchunk`, checking it yields `expected` bytes.
@@ -133,6 +153,13 @@ mod tests {
         assert!(decompress(0, &c, 5).is_err());
         assert!(ChunkHeader::parse(0, &c[..c.len() - 1]).is_err());
         assert!(ChunkHeader::parse(0, &[0u8; 10]).is_err());
+        let mut plugin = c.clone();
+        plugin[2] = (plugin[2] & 0x1f) | (6 << 5);
+        plugin[22] = 37; // grok: a run-time plugin
+        assert!(ChunkHeader::parse(0, &plugin).is_err());
+        let mut filt = c.clone();
+        filt[17] = 200;
+        assert!(ChunkHeader::parse(0, &filt).is_err());
         let mut corrupt = c;
         for b in corrupt.iter_mut().skip(HEADER_LEN + 16) {
             *b ^= 0x5a;

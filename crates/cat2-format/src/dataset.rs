@@ -8,6 +8,7 @@ use cat2_array::{ChunkLayout, Selection};
 use crate::FormatError;
 use crate::chunk;
 use crate::ffi::{self, Schunk};
+use crate::frame::Frame;
 use crate::plain::PlainFile;
 use cat2_proto::meta::{ArrayMeta, Kind, Meta};
 
@@ -20,7 +21,7 @@ pub struct Dataset {
 }
 
 enum Source {
-    Blosc2(Schunk),
+    Blosc2(Frame),
     File(Box<PlainFile>),
 }
 
@@ -73,14 +74,19 @@ impl Dataset {
         }
         // c-blosc2 reports a missing file and a corrupt one alike: tell them apart first.
         std::fs::metadata(path).map_err(FormatError::io(path))?;
-        let mut schunk = Schunk::open(path)?;
-        let meta = read_meta(&mut schunk, path, kind)?;
+        // c-blosc2 trusts the lengths a frame declares: check them first, and read chunks
+        // ourselves through the checked index; c-blosc2 only parses the metadata.
+        let frame = Frame::open(path, false)?;
+        let meta = read_meta(&mut Schunk::open(path)?, path, kind)?;
+        if u64::try_from(meta.nchunks).ok() != Some(frame.nchunks()) {
+            return Err(bad(path, "the chunk index does not match the header"));
+        }
         let layout = meta.layout().map_err(|e| bad(path, &e.to_string()))?;
         Ok(Self {
             path: path.into(),
             meta,
             layout,
-            source: Source::Blosc2(schunk),
+            source: Source::Blosc2(frame),
         })
     }
 
@@ -122,10 +128,10 @@ impl Dataset {
     ///
     /// # Errors
     /// [`FormatError::NoSuchChunk`] past the end; I/O and c-blosc2 errors.
-    pub fn raw_chunk(&mut self, nchunk: u64) -> Result<Vec<u8>, FormatError> {
-        let n = self.check_index(nchunk)?;
-        match &mut self.source {
-            Source::Blosc2(s) => s.chunk(n),
+    pub fn raw_chunk(&self, nchunk: u64) -> Result<Vec<u8>, FormatError> {
+        self.check_index(nchunk)?;
+        match &self.source {
+            Source::Blosc2(f) => f.raw_chunk(nchunk),
             Source::File(p) => p.chunk(nchunk),
         }
     }
@@ -134,12 +140,10 @@ impl Dataset {
     ///
     /// # Errors
     /// [`FormatError::NoSuchChunk`] past the end; c-blosc2 errors.
-    pub fn chunk_is_uninit(&mut self, nchunk: u64) -> Result<bool, FormatError> {
-        let n = self.check_index(nchunk)?;
-        match &mut self.source {
-            Source::Blosc2(s) => {
-                Ok(chunk::special_of_flags(s.chunk_flags(n)?) == ffi::SPECIAL_UNINIT)
-            }
+    pub fn chunk_is_uninit(&self, nchunk: u64) -> Result<bool, FormatError> {
+        self.check_index(nchunk)?;
+        match &self.source {
+            Source::Blosc2(f) => Ok(f.special(nchunk) == Some(ffi::SPECIAL_UNINIT)),
             Source::File(_) => Ok(false),
         }
     }
@@ -148,7 +152,7 @@ impl Dataset {
     ///
     /// # Errors
     /// [`FormatError::ChunkUnavailable`] when a needed chunk is UNINIT; decoding errors.
-    pub fn read(&mut self, sel: &Selection) -> Result<Vec<u8>, FormatError> {
+    pub fn read(&self, sel: &Selection) -> Result<Vec<u8>, FormatError> {
         let itemsize = self.layout.itemsize();
         let total = usize::try_from(sel.nitems())
             .ok()

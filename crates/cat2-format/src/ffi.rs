@@ -161,6 +161,10 @@ impl Schunk {
             let rc =
                 unsafe { sys::blosc2_vlmeta_get(self.0.as_ptr(), name, &mut content, &mut len) };
             if rc < 0 || content.is_null() {
+                if !content.is_null() {
+                    // SAFETY: c-blosc2 malloc'ed it for us.
+                    unsafe { libc_free(content.cast()) };
+                }
                 return Err(FormatError::blosc2("vlmeta_get", rc));
             }
             let bytes =
@@ -177,44 +181,33 @@ impl Schunk {
         }
         Ok(out)
     }
+}
 
-    /// The compressed bytes of chunk `n` exactly as stored (special chunks as their 32-byte
-    /// header-only form).
-    pub(crate) fn chunk(&mut self, n: i64) -> Result<Vec<u8>, FormatError> {
-        let mut chunk: *mut u8 = ptr::null_mut();
-        let mut needs_free = false;
-        // SAFETY: on success c-blosc2 points `chunk` at `rc` bytes, owned by us iff
-        // `needs_free`; we copy them before freeing or before touching the schunk again.
-        let rc = unsafe {
-            sys::blosc2_schunk_get_chunk(self.0.as_ptr(), n, &mut chunk, &mut needs_free)
-        };
-        if rc < 0 || chunk.is_null() {
-            return Err(FormatError::blosc2("get_chunk", rc));
-        }
-        let bytes = unsafe { std::slice::from_raw_parts(chunk, rc as usize) }.to_vec();
-        if needs_free {
-            unsafe { libc_free(chunk.cast()) };
-        }
-        Ok(bytes)
+/// A 32-byte special chunk (1 zeros, 2 NaNs, 4 uninitialised) of `nbytes` bytes.
+pub(crate) fn special_chunk(
+    special: u8,
+    nbytes: i32,
+    typesize: i32,
+) -> Result<Vec<u8>, FormatError> {
+    let mut cp = raw_cparams(&default_cparams(typesize));
+    if typesize > 255 {
+        cp.typesize = 1;
     }
-
-    /// The flags byte (offset 31) of chunk `n`'s header, read without reading its data.
-    pub(crate) fn chunk_flags(&mut self, n: i64) -> Result<u8, FormatError> {
-        let mut chunk: *mut u8 = ptr::null_mut();
-        let mut needs_free = false;
-        // SAFETY: as in `chunk`; a lazy chunk holds at least the 32-byte extended header.
-        let rc = unsafe {
-            sys::blosc2_schunk_get_lazychunk(self.0.as_ptr(), n, &mut chunk, &mut needs_free)
-        };
-        if rc < 32 || chunk.is_null() {
-            return Err(FormatError::blosc2("get_lazychunk", rc));
+    let mut out = vec![0u8; sys::BLOSC_EXTENDED_HEADER_LENGTH as usize];
+    let len = out.len() as i32;
+    // SAFETY: `out` has room for the 32-byte header c-blosc2 writes.
+    let rc = unsafe {
+        match special {
+            1 => sys::blosc2_chunk_zeros(cp, nbytes, out.as_mut_ptr().cast(), len),
+            2 => sys::blosc2_chunk_nans(cp, nbytes, out.as_mut_ptr().cast(), len),
+            _ => sys::blosc2_chunk_uninit(cp, nbytes, out.as_mut_ptr().cast(), len),
         }
-        let flags = unsafe { *chunk.add(31) };
-        if needs_free {
-            unsafe { libc_free(chunk.cast()) };
-        }
-        Ok(flags)
+    };
+    if rc < 0 {
+        return Err(FormatError::blosc2("special chunk", rc));
     }
+    out.truncate(rc as usize);
+    Ok(out)
 }
 
 /// Creates a contiguous frame file at `path` with the given header, metalayers and
@@ -278,6 +271,13 @@ fn new_schunk(path: Option<&Path>, cparams: &CParams) -> Result<Schunk, FormatEr
 
 impl Schunk {
     fn add_meta(&mut self, m: &Layer) -> Result<(), FormatError> {
+        // c-blosc2 does not bound-check its fixed-size metalayer table.
+        if usize::from(self.raw().nmetalayers) >= self.raw().metalayers.len() - 1 {
+            return Err(FormatError::TooLarge {
+                bytes: m.content.len() as u64,
+                what: "the metalayer table",
+            });
+        }
         let name = CString::new(m.name.as_str()).map_err(|_| FormatError::BadMetadata {
             path: "(metalayer)".into(),
             reason: "NUL in name".into(),
@@ -304,6 +304,15 @@ impl Schunk {
     }
 
     fn add_vlmeta(&mut self, m: &Layer) -> Result<(), FormatError> {
+        // c-blosc2 does not bound-check its fixed-size vlmeta table.
+        if usize::try_from(self.raw().nvlmetalayers).unwrap_or(usize::MAX)
+            >= self.raw().vlmetalayers.len() - 1
+        {
+            return Err(FormatError::TooLarge {
+                bytes: m.content.len() as u64,
+                what: "the vlmeta table",
+            });
+        }
         let name = CString::new(m.name.as_str()).map_err(|_| FormatError::BadMetadata {
             path: "(vlmeta)".into(),
             reason: "NUL in name".into(),
@@ -421,6 +430,18 @@ pub(crate) fn write_b2nd(
         path: "(b2nd)".into(),
         reason: reason.to_owned(),
     };
+    // c-blosc2 trusts the ranks and divides by chunk and block sizes: validate first.
+    let itemsize = usize::try_from(cparams.typesize).map_err(|_| bad("typesize"))?;
+    let layout = cat2_array::ChunkLayout::new(
+        nd.shape.to_vec(),
+        nd.chunks.to_vec(),
+        nd.blocks.to_vec(),
+        itemsize,
+    )?;
+    let nitems: u64 = layout.shape().iter().product();
+    if nitems.checked_mul(itemsize as u64) != Some(data.len() as u64) {
+        return Err(bad("data does not fill the shape"));
+    }
     let ndim = i8::try_from(nd.shape.len())
         .ok()
         .filter(|n| *n <= sys::B2ND_MAX_DIM as i8)
@@ -479,17 +500,19 @@ pub(crate) fn write_b2nd(
         unsafe { sys::b2nd_from_cbuffer(ctx, &mut array, data.as_ptr().cast(), data.len() as i64) };
     // SAFETY: the array keeps its own copy of what it needs from ctx.
     unsafe { sys::b2nd_free_ctx(ctx) };
-    if rc < 0 || array.is_null() {
-        return Err(FormatError::blosc2("b2nd_from_cbuffer", rc));
-    }
     struct Array(*mut sys::b2nd_array_t);
     impl Drop for Array {
         fn drop(&mut self) {
-            // SAFETY: owned, freed once (this also frees its schunk).
-            unsafe { sys::b2nd_free(self.0) };
+            if !self.0.is_null() {
+                // SAFETY: owned, freed once (this also frees its schunk).
+                unsafe { sys::b2nd_free(self.0) };
+            }
         }
     }
     let array = Array(array);
+    if rc < 0 || array.0.is_null() {
+        return Err(FormatError::blosc2("b2nd_from_cbuffer", rc));
+    }
     // Borrow the array's schunk without taking ownership.
     // SAFETY: `sc` is valid while `array` lives.
     let sc = unsafe { (*array.0).sc };

@@ -24,6 +24,7 @@ pub mod encode;
 mod error;
 pub mod example;
 mod ffi;
+mod frame;
 mod plain;
 
 pub use cache::CacheFile;

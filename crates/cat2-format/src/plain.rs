@@ -3,7 +3,7 @@
 //! file in one call and failed beyond 16 MiB; here only one chunk is in memory at a time.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::FormatError;
@@ -76,17 +76,14 @@ impl PlainFile {
     }
 
     /// Reads and compresses chunk `n`.
-    pub(crate) fn chunk(&mut self, n: u64) -> Result<Vec<u8>, FormatError> {
+    pub(crate) fn chunk(&self, n: u64) -> Result<Vec<u8>, FormatError> {
         let start = n * PLAIN_CHUNKSIZE as u64;
         let len = (self.meta.nbytes as u64)
             .saturating_sub(start)
             .min(PLAIN_CHUNKSIZE as u64) as usize;
         let mut buf = vec![0u8; len];
         self.file
-            .seek(SeekFrom::Start(start))
-            .map_err(FormatError::io(&self.path))?;
-        self.file
-            .read_exact(&mut buf)
+            .read_exact_at(&mut buf, start)
             .map_err(FormatError::io(&self.path))?;
         chunk::compress(&buf, 1, u32::from(PLAIN_CLEVEL))
     }

@@ -52,7 +52,7 @@ fn fills_every_example_out_of_order() {
         "dir1/ds-3d.b2nd",
         "dir2/ds-4d.b2nd",
     ] {
-        let mut src = Dataset::open(&example(name)).unwrap();
+        let src = Dataset::open(&example(name)).unwrap();
         let path = cache_path(dir.path(), name);
         let mut cache = CacheFile::create(&path, src.meta()).unwrap();
         let all = Selection::all(src.layout().shape());
@@ -63,7 +63,7 @@ fn fills_every_example_out_of_order() {
             "{name}"
         );
         // Blosc2 sees an uninitialised file too.
-        let mut seen = Dataset::open_as(&path, src.meta().kind.stored_as()).unwrap();
+        let seen = Dataset::open_as(&path, src.meta().kind.stored_as()).unwrap();
         for n in 0..src.nchunks() {
             assert!(seen.chunk_is_uninit(n).unwrap(), "{name} chunk {n}");
         }
@@ -77,7 +77,7 @@ fn fills_every_example_out_of_order() {
         // Readable before the final flush, through the in-memory index.
         assert_eq!(cache.read(&all).unwrap(), src.read(&all).unwrap(), "{name}");
         cache.flush().unwrap();
-        let mut reopened = Dataset::open_as(&path, src.meta().kind.stored_as()).unwrap();
+        let reopened = Dataset::open_as(&path, src.meta().kind.stored_as()).unwrap();
         assert_eq!(
             reopened.read(&all).unwrap(),
             src.read(&all).unwrap(),
@@ -112,7 +112,7 @@ fn fills_every_example_out_of_order() {
 #[test]
 fn partial_caches_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut src = Dataset::open(&example("dir2/ds-4d.b2nd")).unwrap();
+    let src = Dataset::open(&example("dir2/ds-4d.b2nd")).unwrap();
     let path = dir.path().join("ds-4d.b2nd");
     let mut cache = CacheFile::create(&path, src.meta()).unwrap();
     for n in [15, 3, 7] {
@@ -133,7 +133,7 @@ fn partial_caches_survive_reopen() {
 #[test]
 fn bad_chunks_leave_the_cache_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let mut src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    let src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
     let path = dir.path().join("ds-1d.b2nd");
     let mut cache = CacheFile::create(&path, src.meta()).unwrap();
     let good = src.raw_chunk(0).unwrap();
@@ -153,8 +153,18 @@ fn bad_chunks_leave_the_cache_as_it_was() {
         cache.put(99, &good),
         Err(FormatError::NoSuchChunk { .. })
     ));
+    // A whole chunk with a plausible header and a corrupt body.
+    let mut corrupt = good.clone();
+    let n = corrupt.len();
+    for b in &mut corrupt[n / 2..] {
+        *b ^= 0xa5;
+    }
+    assert!(matches!(
+        cache.put(1, &corrupt),
+        Err(FormatError::BadChunk { .. })
+    ));
     // A chunk of another dataset (wrong uncompressed size).
-    let mut other = Dataset::open(&example("ds-hello.b2frame")).unwrap();
+    let other = Dataset::open(&example("ds-hello.b2frame")).unwrap();
     assert!(matches!(
         cache.put(1, &other.raw_chunk(0).unwrap()),
         Err(FormatError::BadChunk { .. })
@@ -171,7 +181,7 @@ fn bad_chunks_leave_the_cache_as_it_was() {
 #[test]
 fn an_unflushed_crash_is_detected_and_recreated() {
     let dir = tempfile::tempdir().unwrap();
-    let mut src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    let src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
     let path = dir.path().join("ds-1d.b2nd");
     let mut cache = CacheFile::create(&path, src.meta()).unwrap();
     cache.put(4, &src.raw_chunk(4).unwrap()).unwrap();
@@ -195,7 +205,7 @@ fn ten_thousand_chunks() {
     let data: Vec<u8> = (0..n as i64 * 8).flat_map(i64::to_le_bytes).collect();
     cat2_format::encode::write_b2nd_file(&src_path, "<i8", &[n * 8], &[8], &[8], &data, &[])
         .unwrap();
-    let mut src = Dataset::open(&src_path).unwrap();
+    let src = Dataset::open(&src_path).unwrap();
     assert_eq!(src.nchunks(), n);
     let chunks: Vec<Vec<u8>> = (0..n).map(|i| src.raw_chunk(i).unwrap()).collect();
     let chunk_bytes: usize = chunks.iter().map(Vec::len).sum();
@@ -228,4 +238,50 @@ fn ten_thousand_chunks() {
     let all = Selection::all(src.layout().shape());
     assert_eq!(Dataset::open(&path).unwrap().read(&all).unwrap(), data);
     assert_eq!(Dataset::open(&path2).unwrap().read(&all).unwrap(), data);
+}
+
+#[test]
+fn a_torn_file_is_detected_even_when_it_does_not_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Dataset::open(&example("dir2/ds-4d.b2nd")).unwrap();
+    let path = dir.path().join("ds-4d.b2nd");
+    let mut cache = CacheFile::create(&path, src.meta()).unwrap();
+    for n in 0..8 {
+        cache.put(n, &src.raw_chunk(n).unwrap()).unwrap();
+    }
+    cache.flush().unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    // Re-put a small chunk: it lands where the index was; the file may not grow.
+    cache.put(0, &src.raw_chunk(0).unwrap()).unwrap();
+    std::mem::forget(cache);
+    assert!(std::fs::metadata(&path).unwrap().len() <= len + 2000);
+    assert!(
+        CacheFile::open(&path, Kind::Array).is_err(),
+        "torn file rejected"
+    );
+    assert!(
+        Dataset::open(&path).is_err(),
+        "and c-blosc2 does not take it either"
+    );
+}
+
+#[test]
+fn metadata_that_contradicts_its_metalayer_is_refused_without_touching_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    let path = dir.path().join("ds-1d.b2nd");
+    let mut cache = CacheFile::create(&path, src.meta()).unwrap();
+    let s2 = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    cache.put(2, &s2.raw_chunk(2).unwrap()).unwrap();
+    cache.flush().unwrap();
+    let before = std::fs::read(&path).unwrap();
+    // Claims shape 2000 while its b2nd metalayer says 1000.
+    let mut lie = src.meta().clone();
+    lie.array.as_mut().unwrap().shape = vec![2000];
+    lie.nchunks = 20;
+    lie.nbytes = 16000;
+    assert!(CacheFile::create(&path, &lie).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left behind");
 }

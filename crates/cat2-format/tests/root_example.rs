@@ -27,7 +27,7 @@ fn committed() -> PathBuf {
 }
 
 fn read_all(path: &Path) -> (cat2_format::Meta, Vec<u8>) {
-    let mut ds = Dataset::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let ds = Dataset::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let sel = Selection::all(ds.layout().shape());
     let data = ds.read(&sel).unwrap();
     (ds.meta().clone(), data)

@@ -7,6 +7,38 @@ use cat2_array::{ChunkLayout, DType};
 
 use crate::MetaError;
 
+/// Codecs c-blosc2 carries itself (BloscLZ, LZ4, LZ4HC, ZLIB, ZSTD, and the bundled NDLZ and
+/// ZFP plugins). Others make c-blosc2 load plugins at run time: never for data from elsewhere.
+pub const SAFE_CODECS: &[u8] = &[0, 1, 2, 4, 5, 32, 33, 34, 35];
+/// Filters c-blosc2 carries itself (shuffle, bitshuffle, delta, trunc-prec, and the bundled
+/// ndcell, ndmean, bytedelta and int-trunc plugins).
+pub const SAFE_FILTERS: &[u8] = &[0, 1, 2, 3, 4, 32, 33, 35, 36];
+/// Most fixed metalayers of a frame (c-blosc2 holds 16).
+pub const MAX_METALAYERS: usize = 15;
+/// Most variable-length metalayers accepted.
+pub const MAX_VLMETA: usize = 1024;
+/// Longest metalayer name (c-blosc2's limit).
+const MAX_LAYER_NAME: usize = 31;
+
+fn check_layers(layers: &[Layer], max: usize) -> Result<(), String> {
+    if layers.len() > max {
+        return Err(format!("{} entries, at most {max}", layers.len()));
+    }
+    let mut names = std::collections::HashSet::new();
+    for l in layers {
+        if l.name.is_empty() || l.name.len() > MAX_LAYER_NAME || l.name.contains('\0') {
+            return Err(format!("invalid name {:?}", l.name));
+        }
+        if !names.insert(l.name.as_str()) {
+            return Err(format!("duplicate name {:?}", l.name));
+        }
+        if l.content.len() > i32::MAX as usize / 2 {
+            return Err(format!("{:?} is too large", l.name));
+        }
+    }
+    Ok(())
+}
+
 /// Most dimensions of a b2nd array.
 pub const MAX_DIM: usize = 8;
 
@@ -166,6 +198,29 @@ impl Meta {
         if self.cparams.typesize <= 0 {
             return Err(self.bad("typesize must be positive"));
         }
+        if self.nbytes > 0
+            && (self.chunksize < self.cparams.typesize
+                || self.chunksize % self.cparams.typesize != 0)
+        {
+            return Err(self.bad("chunksize must be a positive multiple of typesize"));
+        }
+        if self.cparams.blocksize < 0 {
+            return Err(self.bad("negative blocksize"));
+        }
+        if !SAFE_CODECS.contains(&self.cparams.codec) {
+            return Err(self.bad("unsupported codec"));
+        }
+        if self
+            .cparams
+            .filters
+            .iter()
+            .any(|f| !SAFE_FILTERS.contains(f))
+        {
+            return Err(self.bad("unsupported filter"));
+        }
+        check_layers(&self.metalayers, MAX_METALAYERS)
+            .map_err(|r| self.bad(&format!("metalayers: {r}")))?;
+        check_layers(&self.vlmeta, MAX_VLMETA).map_err(|r| self.bad(&format!("vlmeta: {r}")))?;
         if self.array.as_ref().is_some_and(|a| a.shape.len() > MAX_DIM) {
             return Err(self.bad("more than 8 dimensions"));
         }
@@ -267,6 +322,128 @@ impl Meta {
                 })
             }
             None => schunk,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn array_meta() -> Meta {
+        Meta {
+            kind: Kind::Array,
+            array: Some(ArrayMeta {
+                shape: vec![1000],
+                chunks: vec![100],
+                blocks: vec![10],
+                dtype: "<i8".into(),
+            }),
+            chunksize: 800,
+            nbytes: 8000,
+            cbytes: 5000,
+            nchunks: 10,
+            contiguous: true,
+            cparams: CParams {
+                codec: 5,
+                codec_meta: 0,
+                clevel: 1,
+                typesize: 8,
+                blocksize: 80,
+                splitmode: 4,
+                filters: [0, 0, 0, 0, 0, 1],
+                filters_meta: [0; 6],
+            },
+            metalayers: vec![Layer {
+                name: "b2nd".into(),
+                content: vec![1, 2],
+            }],
+            vlmeta: vec![],
+        }
+    }
+
+    #[test]
+    fn hostile_metadata_is_rejected() {
+        assert!(array_meta().validate().is_ok());
+        type Mutation = Box<dyn Fn(&mut Meta)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("nchunks", Box::new(|m| m.nchunks = 11)),
+            ("nbytes", Box::new(|m| m.nbytes = 8)),
+            ("chunksize 0", Box::new(|m| m.chunksize = 0)),
+            ("typesize", Box::new(|m| m.cparams.typesize = 0)),
+            (
+                "dtype size",
+                Box::new(|m| m.array.as_mut().unwrap().dtype = "<i4".into()),
+            ),
+            ("plugin codec", Box::new(|m| m.cparams.codec = 37)),
+            ("plugin filter", Box::new(|m| m.cparams.filters[0] = 99)),
+            ("blocksize", Box::new(|m| m.cparams.blocksize = -1)),
+            (
+                "9 dims",
+                Box::new(|m| {
+                    let a = m.array.as_mut().unwrap();
+                    (a.shape, a.chunks, a.blocks) = (vec![1; 9], vec![1; 9], vec![1; 9]);
+                }),
+            ),
+            (
+                "too many metalayers",
+                Box::new(|m| {
+                    m.metalayers = (0..16)
+                        .map(|i| Layer {
+                            name: format!("m{i}"),
+                            content: vec![],
+                        })
+                        .collect();
+                }),
+            ),
+            (
+                "long name",
+                Box::new(|m| {
+                    m.vlmeta = vec![Layer {
+                        name: "x".repeat(40),
+                        content: vec![],
+                    }]
+                }),
+            ),
+            (
+                "duplicate",
+                Box::new(|m| {
+                    m.vlmeta = vec![
+                        Layer {
+                            name: "a".into(),
+                            content: vec![],
+                        },
+                        Layer {
+                            name: "a".into(),
+                            content: vec![],
+                        },
+                    ];
+                }),
+            ),
+            (
+                "too many chunks",
+                Box::new(|m| {
+                    let a = m.array.as_mut().unwrap();
+                    (a.shape, a.chunks, a.blocks) = (vec![1 << 40], vec![1], vec![1]);
+                    m.nchunks = 1 << 40;
+                    m.nbytes = 8 << 40;
+                    m.chunksize = 8;
+                }),
+            ),
+            (
+                "empty array with bytes",
+                Box::new(|m| {
+                    let a = m.array.as_mut().unwrap();
+                    (a.shape, a.chunks, a.blocks) = (vec![0], vec![0], vec![0]);
+                    m.nchunks = 0;
+                    m.chunksize = 0;
+                }),
+            ),
+        ];
+        for (what, f) in cases {
+            let mut m = array_meta();
+            f(&mut m);
+            assert!(m.validate().is_err(), "{what} should be rejected");
         }
     }
 }

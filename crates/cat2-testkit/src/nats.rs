@@ -132,6 +132,11 @@ impl NatsServer {
         &self.url
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port

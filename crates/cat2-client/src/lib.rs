@@ -1,0 +1,15 @@
+//! Talking to cat2 over NATS: connection options ([`NatsConfig`]), typed requests to the broker
+//! and to publishers ([`Client`]), chunk streams reassembled from parts, and the configuration
+//! file shared by every program ([`Conf`]).
+//!
+//! # Layout
+//! - `config`: `caterva2.toml` sections (Caterva2's layout plus `[nats]`) and NATS options.
+//! - `client`: [`Client`], requests with timeouts, error mapping, chunk reassembly.
+
+mod client;
+mod config;
+
+pub use client::{ChunkStream, Client, ClientError};
+pub use config::{Conf, ConfError, NatsConfig};
+
+pub mod service;
