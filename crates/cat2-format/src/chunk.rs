@@ -116,6 +116,16 @@ pub(crate) fn decompress(nchunk: u64, raw: &[u8], expected: i64) -> Result<Vec<u
     })
 }
 
+/// Decompresses a standalone chunk (e.g. a `/api/fetch` reply encoded as one chunk), with the
+/// same checks as chunks read from files.
+///
+/// # Errors
+/// [`FormatError::BadChunk`] for anything but a valid, safe Blosc2 chunk.
+pub fn decompress_standalone(raw: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let h = ChunkHeader::parse(0, raw)?;
+    decompress(0, raw, i64::from(h.nbytes))
+}
+
 /// Compresses `data` into one chunk with ZSTD and shuffle (cat2's defaults for data it
 /// compresses itself).
 ///
