@@ -1,0 +1,175 @@
+//! The cat2 broker: the registry of roots, served on NATS.
+//!
+//! Publishers register their root on `cat2.v1.broker.register` and repeat it as a heartbeat;
+//! anyone asks `cat2.v1.broker.roots` for the list; root announcements (a new root, a root
+//! back online, a root whose publishers all went silent) go out on `cat2.v1.broker.events`
+//! (subjects and messages: `cat2-proto`). Offline roots are shown, not forgotten, and the
+//! registry survives restarts (`STATEDIR/db.json`, Caterva2's format). The broker is a NATS
+//! micro service (`cat2-broker`), so `$SRV.PING/INFO/STATS` find it.
+//!
+//! An optional HTTP listener serves Caterva2's broker route `GET /api/roots` (spec §2.1) for
+//! health checks and old tools.
+//!
+//! # Layout
+//! - `registry`: the state and its persistence.
+//! - this file: [`run`], the NATS endpoints and the HTTP route.
+
+mod registry;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::service::ServiceExt;
+use axum::extract::State;
+use axum::routing::get;
+use cat2_proto::msg::{Register, RootEvent};
+use cat2_proto::{msg, subject, ErrorCode};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use registry::Registry;
+
+/// Broker settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the registry is kept.
+    pub statedir: PathBuf,
+    /// How often publishers heartbeat; a root is offline after 3.5 missed heartbeats.
+    pub heartbeat: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { statedir: PathBuf::from("_caterva2/bro"), heartbeat: Duration::from_secs(1) }
+    }
+}
+
+/// What stops the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The state directory cannot be used.
+    #[error("state directory {path}: {source}")]
+    State {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The NATS service cannot start.
+    #[error("nats service: {0}")]
+    Nats(String),
+}
+
+/// Runs the broker until `shutdown` resolves.
+///
+/// # Errors
+/// [`BrokerError`] when the state directory or the NATS service cannot be set up.
+pub async fn run(
+    cfg: Config,
+    nats: async_nats::Client,
+    http: Option<tokio::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), BrokerError> {
+    let registry = Registry::load(&cfg.statedir)
+        .map_err(|source| BrokerError::State { path: cfg.statedir.clone(), source })?;
+    let registry = Arc::new(Mutex::new(registry));
+    let nats_err = |e: async_nats::Error| BrokerError::Nats(e.to_string());
+    let service = nats
+        .service_builder()
+        .description("cat2 broker: the registry of roots")
+        .start(subject::service::BROKER, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(nats_err)?;
+    let mut register = service.endpoint(subject::broker_register()).await.map_err(nats_err)?;
+    let mut roots = service.endpoint(subject::broker_roots()).await.map_err(nats_err)?;
+
+    let stop = CancellationToken::new();
+    let http_task = http.map(|listener| {
+        let app = axum::Router::new().route("/api/roots", get(http_roots)).with_state(registry.clone());
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http server failed");
+            }
+        })
+    });
+
+    let ttl = cfg.heartbeat.mul_f32(3.5);
+    let mut tick = tokio::time::interval(cfg.heartbeat);
+    tokio::pin!(shutdown);
+    tracing::info!(statedir = %cfg.statedir.display(), "broker running");
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(req) = register.next() => {
+                let reply = match cat2_proto::decode::<Register>("register", &req.message.payload) {
+                    Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
+                    Ok(reg) => {
+                        let changed = registry.lock().expect("registry lock").register(&reg, Instant::now());
+                        match changed {
+                            Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
+                            Ok(event) => {
+                                if let Some(root) = event {
+                                    tracing::info!(root = %root.name, online = root.online, "root announced");
+                                    announce(&nats, root).await;
+                                }
+                                let heartbeat_ms = cfg.heartbeat.as_millis() as u64;
+                                Ok(cat2_proto::encode(&msg::Registered { heartbeat_ms }).into())
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = req.respond(reply).await {
+                    tracing::warn!(error = %e, "cannot answer a registration");
+                }
+            }
+            Some(req) = roots.next() => {
+                let list = registry.lock().expect("registry lock").list();
+                if let Err(e) = req.respond(Ok(cat2_proto::encode(&list).into())).await {
+                    tracing::warn!(error = %e, "cannot answer a roots request");
+                }
+            }
+            _ = tick.tick() => {
+                let offline = registry.lock().expect("registry lock").expire(Instant::now(), ttl);
+                for root in offline {
+                    tracing::warn!(root = %root.name, "root offline: its publishers went silent");
+                    announce(&nats, root).await;
+                }
+            }
+        }
+    }
+    stop.cancel();
+    let _ = service.stop().await;
+    if let Some(t) = http_task {
+        let _ = t.await;
+    }
+    let _ = nats.flush().await;
+    tracing::info!("broker stopped");
+    Ok(())
+}
+
+async fn announce(nats: &async_nats::Client, root: msg::RootEntry) {
+    let event = cat2_proto::encode(&RootEvent { root });
+    if let Err(e) = nats.publish(subject::broker_events(), event.into()).await {
+        tracing::warn!(error = %e, "cannot announce a root");
+    }
+}
+
+/// A NATS micro-service error (ADR-32 headers carry the code and text).
+fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
+    async_nats::service::error::Error { status: text.to_owned(), code: code.status().into() }
+}
+
+/// `GET /api/roots`: Caterva2's broker listing, `{name: {"name", "http"}}`.
+async fn http_roots(State(registry): State<Arc<Mutex<Registry>>>) -> axum::Json<serde_json::Value> {
+    let roots = registry.lock().expect("registry lock").list();
+    let map: serde_json::Map<String, serde_json::Value> = roots
+        .roots
+        .into_iter()
+        .map(|r| (r.name.clone(), serde_json::json!({"name": r.name, "http": r.http.unwrap_or_default()})))
+        .collect();
+    axum::Json(serde_json::Value::Object(map))
+}

@@ -1,0 +1,314 @@
+//! `cat2cli`, the command-line client of a cat2 subscriber: Caterva2 0.2's `cat2cli`
+//! (spec §1.6), talking only to the subscriber's REST API over HTTP (spec §2.3).
+//!
+//! ```text
+//! cat2cli [--conf F] [--host HOST:PORT] [--loglevel L] {roots,subscribe,list,url,info,show,download} … [--json]
+//! ```
+//!
+//! Errors are printed by `main` as `Error: <message>` on stderr, with exit code 1 (Caterva2
+//! exits with 0).
+//!
+//! # Layout
+//! - this file: the command line ([`Cli`]), [`run`], and the commands that print JSON replies.
+//! - `api`: [`Api`], the HTTP client of one subscriber (URLs, timeouts, `{"detail"}` errors).
+//! - `show`: [`cmd_show`], decoding `/api/fetch` replies (Blosc2 frames and chunks).
+//! - `values`: array items as JSON values, typed by their NumPy dtype.
+//! - `download`: [`cmd_download`], streaming to disk and unpacking `.b2` super-chunks.
+//! - `error`: [`CliError`].
+
+mod api;
+mod download;
+mod error;
+mod show;
+mod values;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+pub use api::Api;
+pub use download::cmd_download;
+pub use error::CliError;
+pub use show::cmd_show;
+
+/// The subscriber used when neither `--host` nor `[subscriber] http` says otherwise.
+pub const DEFAULT_HOST: &str = "localhost:8002";
+
+/// Command line of `cat2cli`.
+#[derive(Debug, Parser)]
+#[command(name = "cat2cli", version, about = "Client of a cat2 (Caterva2) subscriber")]
+pub struct Cli {
+    /// Configuration file [default: ./caterva2.toml, ignored when missing].
+    #[arg(long, value_name = "FILE")]
+    pub conf: Option<PathBuf>,
+    /// Subscriber address, HOST:PORT [default: `[subscriber] http` of the configuration, or
+    /// localhost:8002].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub host: Option<String>,
+    /// Log level (debug, info, warning, error, critical).
+    #[arg(long, default_value = "warning")]
+    pub loglevel: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the roots the subscriber knows, marking the subscribed ones.
+    Roots(JsonArgs),
+    /// Subscribe to a root.
+    Subscribe(RootArgs),
+    /// List the datasets of a subscribed root.
+    List(RootArgs),
+    /// Print the publisher URLs of a root or dataset.
+    Url(PathArgs),
+    /// Print the metadata of a dataset.
+    Info(PathArgs),
+    /// Print a dataset or a slice of it: `ROOT/PATH[SLICE]`, e.g. `foo/ds-2d.b2nd[0:2, 4:8]`.
+    Show(ShowArgs),
+    /// Download a dataset to OUTDIR/ROOT/PATH.
+    Download(DownloadArgs),
+}
+
+/// Options of commands without arguments.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments naming a root.
+#[derive(Debug, Args)]
+pub struct RootArgs {
+    /// The root.
+    pub root: String,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments naming a root or a dataset.
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// `ROOT` or `ROOT/PATH`.
+    pub path: String,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// `ROOT/PATH`, optionally followed by `[SLICE]`.
+    pub dataset: String,
+    /// Print bytes as a JSON string (arrays are always printed as JSON).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// `ROOT/PATH`.
+    pub dataset: String,
+    /// Directory to download into [default: the current directory].
+    pub outdir: Option<PathBuf>,
+    /// Print the saved path as a JSON string.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `tracing` filter for a Caterva2 (Python `logging`) level name.
+pub fn log_filter(level: &str) -> &str {
+    match level.to_ascii_lowercase().as_str() {
+        "warning" => "warn",
+        "critical" | "fatal" => "error",
+        _ => level,
+    }
+}
+
+/// The subscriber address: `--host`, else the configuration's `[subscriber] http`, else
+/// [`DEFAULT_HOST`].
+///
+/// # Errors
+/// [`CliError::Config`] when the configuration file cannot be used.
+pub fn resolve_host(cli: &Cli) -> Result<String, CliError> {
+    if let Some(h) = &cli.host {
+        return Ok(h.clone());
+    }
+    let conf = cat2_client::Conf::load(cli.conf.as_deref())?;
+    Ok(conf
+        .get("subscriber", "http")?
+        .unwrap_or_else(|| DEFAULT_HOST.to_owned()))
+}
+
+/// Runs the command of `cli`, printing to `out`.
+///
+/// # Errors
+/// Whatever the command fails with.
+pub async fn run(cli: &Cli, out: &mut impl Write) -> Result<(), CliError> {
+    let api = Api::new(&resolve_host(cli)?)?;
+    match &cli.command {
+        Command::Roots(a) => cmd_roots(a, &api, out).await,
+        Command::Subscribe(a) => cmd_subscribe(a, &api, out).await,
+        Command::List(a) => cmd_list(a, &api, out).await,
+        Command::Url(a) => cmd_url(a, &api, out).await,
+        Command::Info(a) => cmd_info(a, &api, out).await,
+        Command::Show(a) => cmd_show(a, &api, out).await,
+        Command::Download(a) => cmd_download(a, &api, out).await,
+    }
+}
+
+/// A JSON string as its text, anything else as JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn expect_list<'a>(api: &Api, route: &str, path: &str, v: &'a Value) -> Result<&'a [Value], CliError> {
+    v.as_array().map(Vec::as_slice).ok_or_else(|| CliError::BadReply {
+        url: api.url(route, path).map_or_else(|_| path.to_owned(), |u| u.to_string()),
+        reason: format!("expected a JSON list, got {v}"),
+    })
+}
+
+/// `roots`: one root per line, `name (subscribed)` for subscribed ones.
+///
+/// # Errors
+/// Request errors; a reply that is not a JSON object.
+pub async fn cmd_roots(args: &JsonArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
+    let v = api.get_json("roots", "").await?;
+    if args.json {
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    let roots = v.as_object().ok_or_else(|| CliError::BadReply {
+        url: api.url("roots", "").map_or_else(|_| "/api/roots".to_owned(), |u| u.to_string()),
+        reason: format!("expected a JSON object, got {v}"),
+    })?;
+    for (name, root) in roots {
+        if root.get("subscribed") == Some(&Value::Bool(true)) {
+            writeln!(out, "{name} (subscribed)")?;
+        } else {
+            writeln!(out, "{name}")?;
+        }
+    }
+    Ok(())
+}
+
+/// `subscribe ROOT`: prints the reply (`Ok`).
+///
+/// # Errors
+/// Request errors (e.g. a root the broker does not know).
+pub async fn cmd_subscribe(
+    args: &RootArgs,
+    api: &Api,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let v = api.post_json("subscribe", &args.root).await?;
+    if args.json {
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "{}", text(&v))?;
+    }
+    Ok(())
+}
+
+/// `list ROOT`: one `ROOT/PATH` per line.
+///
+/// # Errors
+/// Request errors; a reply that is not a JSON list.
+pub async fn cmd_list(args: &RootArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
+    let v = api.get_json("list", &args.root).await?;
+    if args.json {
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    for item in expect_list(api, "list", &args.root, &v)? {
+        writeln!(out, "{}/{}", args.root, text(item))?;
+    }
+    Ok(())
+}
+
+/// `url PATH`: one URL per line.
+///
+/// # Errors
+/// Request errors; a reply that is not a JSON list.
+pub async fn cmd_url(args: &PathArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
+    let v = api.get_json("url", &args.path).await?;
+    if args.json {
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    for item in expect_list(api, "url", &args.path, &v)? {
+        writeln!(out, "{}", text(item))?;
+    }
+    Ok(())
+}
+
+/// `info DATASET`: `Getting info for DATASET`, then the metadata as indented JSON.
+///
+/// # Errors
+/// Request errors.
+pub async fn cmd_info(args: &PathArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
+    let v = api.get_json("info", &args.path).await?;
+    if args.json {
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "Getting info for {}", args.path)?;
+    let pretty = serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string());
+    writeln!(out, "{pretty}")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "cat2cli", "--host", "h:1", "show", "foo/x.b2nd[0:2, 4:8]", "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.host.as_deref(), Some("h:1"));
+        assert_eq!(cli.loglevel, "warning");
+        assert!(matches!(cli.command, Command::Show(ShowArgs { json: true, .. })));
+        let cli = Cli::try_parse_from(["cat2cli", "download", "foo/R.md", "out"]).unwrap();
+        let Command::Download(d) = cli.command else {
+            panic!("not download")
+        };
+        assert_eq!(d.outdir.as_deref(), Some(std::path::Path::new("out")));
+        assert!(Cli::try_parse_from(["cat2cli", "subscribe"]).is_err());
+    }
+
+    #[test]
+    fn hosts_and_levels() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("c.toml");
+        std::fs::write(&conf, "[subscriber]\nhttp = \"example:9\"\n").unwrap();
+        let c = conf.to_str().unwrap();
+        let cli = Cli::try_parse_from(["cat2cli", "--conf", c, "roots"]).unwrap();
+        assert_eq!(resolve_host(&cli).unwrap(), "example:9");
+        let cli = Cli::try_parse_from(["cat2cli", "--conf", c, "--host", "x:1", "roots"]).unwrap();
+        assert_eq!(resolve_host(&cli).unwrap(), "x:1");
+        let missing = dir.path().join("none.toml");
+        let m = missing.to_str().unwrap();
+        let cli = Cli::try_parse_from(["cat2cli", "--conf", m, "roots"]).unwrap();
+        assert!(matches!(resolve_host(&cli), Err(CliError::Config(_))));
+        assert_eq!(log_filter("WARNING"), "warn");
+        assert_eq!(log_filter("critical"), "error");
+        assert_eq!(log_filter("debug"), "debug");
+    }
+}

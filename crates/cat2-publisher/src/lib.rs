@@ -1,0 +1,257 @@
+//! The cat2 publisher: serves one root directory on NATS.
+//!
+//! It answers `cat2.v1.root.<root>.{list,info,chunks}` as a NATS micro service
+//! (`cat2-publisher`, ADR-32) in the queue group of its root, so several publishers of one root
+//! share the requests and one can stop without clients noticing. It registers with the broker
+//! and heartbeats; it rescans the directory and announces added, modified and deleted datasets
+//! on `cat2.v1.root.<root>.changes` (also those changed while it was down: etags are kept in
+//! `STATEDIR/db.json`). Each dataset version is opened once and shared by all requests; files
+//! that cannot be served are skipped with a warning. It starts before NATS or the broker are
+//! up, and survives their restarts.
+//!
+//! An optional HTTP listener serves Caterva2's publisher routes `GET /api/list` and
+//! `GET /api/info/{path}` (spec §2.2) for health checks and old tools.
+//!
+//! # Layout
+//! - `scan`: walking the root; `state`: the open datasets and rescans;
+//! - `serve`: the NATS endpoints; `http`: the HTTP routes; this file: [`run`].
+
+mod http;
+mod scan;
+mod serve;
+mod state;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::service::ServiceExt;
+use cat2_proto::msg::{Change, Register};
+use cat2_proto::{subject, RootName};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use state::{Datasets, Failed};
+
+/// Publisher settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The root's name.
+    pub name: RootName,
+    /// The directory served.
+    pub root: PathBuf,
+    /// This instance's id (distinct per process; several may serve one root).
+    pub id: String,
+    /// The HTTP address announced to the broker (as given, like Caterva2).
+    pub http: Option<String>,
+    /// Where the etags of the last run are kept.
+    pub statedir: PathBuf,
+    /// How often the directory is rescanned.
+    pub scan_interval: Duration,
+    /// How often to heartbeat before the broker says otherwise.
+    pub heartbeat: Duration,
+}
+
+impl Config {
+    /// Settings for serving `root` as `name`, with defaults for the rest.
+    pub fn new(name: RootName, root: PathBuf) -> Self {
+        Self {
+            name,
+            root,
+            id: format!("{}-{}", std::process::id(), nuid_like()),
+            http: None,
+            statedir: PathBuf::from("_caterva2/pub"),
+            scan_interval: Duration::from_millis(500),
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
+fn nuid_like() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    format!("{:x}", h.finish())
+}
+
+/// What stops the publisher.
+#[derive(Debug, thiserror::Error)]
+pub enum PublisherError {
+    /// The root directory cannot be served.
+    #[error("root {path}: {source}")]
+    Root {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The NATS service cannot start.
+    #[error("nats service: {0}")]
+    Nats(String),
+}
+
+/// Runs the publisher until `shutdown` resolves.
+///
+/// # Errors
+/// [`PublisherError`] when the root or the NATS service cannot be set up.
+pub async fn run(
+    cfg: Config,
+    nats: async_nats::Client,
+    http: Option<tokio::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), PublisherError> {
+    let root = state::canonical_root(&cfg.root).map_err(|source| PublisherError::Root { path: cfg.root.clone(), source })?;
+    let datasets = Arc::new(Datasets::default());
+    let mut failed = Failed::default();
+    let previous = load_etags(&cfg.statedir);
+    {
+        let (r, d) = (root.clone(), datasets.clone());
+        let (f, _) = tokio::task::spawn_blocking(move || {
+            let changes = state::refresh(&r, &d, &mut failed);
+            (failed, changes)
+        })
+        .await
+        .map_err(|e| PublisherError::Nats(format!("initial scan: {e}")))?;
+        failed = f;
+    }
+    let nats_err = |e: async_nats::Error| PublisherError::Nats(e.to_string());
+    let mut metadata = HashMap::new();
+    metadata.insert("root".to_owned(), cfg.name.to_string());
+    let service = nats
+        .service_builder()
+        .description(format!("cat2 publisher of root {}", cfg.name))
+        .metadata(metadata)
+        .queue_group(subject::root_queue_group(&cfg.name))
+        .start(subject::service::PUBLISHER, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(nats_err)?;
+    let mut list = service.endpoint_builder().name("list").add(subject::root_list(&cfg.name)).await.map_err(nats_err)?;
+    let mut info = service.endpoint_builder().name("info").add(subject::root_info(&cfg.name)).await.map_err(nats_err)?;
+    let mut chunks =
+        service.endpoint_builder().name("chunks").add(subject::root_chunks(&cfg.name)).await.map_err(nats_err)?;
+
+    // Changes made while we were down.
+    let startup = diff_etags(&previous, &datasets.etags());
+    announce(&nats, &cfg.name, &startup).await;
+    save_etags(&cfg.statedir, &datasets.etags());
+
+    let stop = CancellationToken::new();
+    let heartbeat = tokio::spawn(heartbeat(cfg.clone(), nats.clone(), stop.clone()));
+    let http_task = http.map(|listener| {
+        let app = http::router(datasets.clone(), cfg.name.clone());
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        })
+    });
+    let mut scan_tick = tokio::time::interval(cfg.scan_interval);
+    scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    tracing::info!(root = %cfg.name, dir = %root.display(), datasets = datasets.list().len(), "publisher running");
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(req) = list.next() => serve::list(req, &datasets).await,
+            Some(req) = info.next() => serve::info(req, &datasets).await,
+            Some(req) = chunks.next() => {
+                tokio::spawn(serve::chunks(req, datasets.clone(), nats.clone()));
+            }
+            _ = scan_tick.tick() => {
+                let (r, d) = (root.clone(), datasets.clone());
+                let mut f = std::mem::take(&mut failed);
+                match tokio::task::spawn_blocking(move || { let c = state::refresh(&r, &d, &mut f); (f, c) }).await {
+                    Ok((f, changes)) => {
+                        failed = f;
+                        if !changes.is_empty() {
+                            announce(&nats, &cfg.name, &changes).await;
+                            save_etags(&cfg.statedir, &datasets.etags());
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "rescan failed"),
+                }
+            }
+        }
+    }
+    stop.cancel();
+    let _ = service.stop().await;
+    let _ = heartbeat.await;
+    if let Some(t) = http_task {
+        let _ = t.await;
+    }
+    let _ = nats.flush().await;
+    tracing::info!("publisher stopped");
+    Ok(())
+}
+
+async fn announce(nats: &async_nats::Client, root: &RootName, changes: &[Change]) {
+    for c in changes {
+        tracing::info!(root = %root, path = %c.path, deleted = c.etag.is_none(), "dataset changed");
+        if let Err(e) = nats.publish(subject::root_changes(root), cat2_proto::encode(c).into()).await {
+            tracing::warn!(error = %e, "cannot announce a change");
+        }
+    }
+    let _ = nats.flush().await;
+}
+
+/// Registers with the broker, then heartbeats at the pace it asks for.
+async fn heartbeat(cfg: Config, nats: async_nats::Client, stop: CancellationToken) {
+    let client = cat2_client::Client::new(nats, Duration::from_secs(2));
+    let reg = Register { root: cfg.name.to_string(), publisher: cfg.id.clone(), http: cfg.http.clone() };
+    let mut every = cfg.heartbeat;
+    let mut warned = false;
+    loop {
+        match client.register(&reg).await {
+            Ok(r) => {
+                if warned {
+                    tracing::info!("registered with the broker");
+                }
+                warned = false;
+                every = Duration::from_millis(r.heartbeat_ms.clamp(100, 60_000));
+            }
+            Err(e) if !warned => {
+                tracing::warn!(error = %e, "cannot register with the broker; will keep trying");
+                warned = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+fn load_etags(statedir: &std::path::Path) -> HashMap<String, String> {
+    std::fs::read(statedir.join("db.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| serde_json::from_value(v.get("etags")?.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn save_etags(statedir: &std::path::Path, etags: &HashMap<String, String>) {
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(statedir)?;
+        let tmp = statedir.join("db.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&serde_json::json!({ "etags": etags }))?)?;
+        std::fs::rename(tmp, statedir.join("db.json"))
+    };
+    if let Err(e) = write() {
+        tracing::warn!(statedir = %statedir.display(), error = %e, "cannot save etags");
+    }
+}
+
+fn diff_etags(before: &HashMap<String, String>, now: &HashMap<String, String>) -> Vec<Change> {
+    let mut out: Vec<Change> = now
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| Change { path: k.clone(), etag: Some(v.clone()) })
+        .collect();
+    out.extend(before.keys().filter(|k| !now.contains_key(*k)).map(|k| Change { path: k.clone(), etag: None }));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}

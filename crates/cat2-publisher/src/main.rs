@@ -1,0 +1,70 @@
+//! `cat2pub`: serves one root directory of Blosc2 datasets on NATS.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Serves a root directory to cat2 subscribers, through NATS.
+#[derive(Debug, Parser)]
+#[command(name = "cat2pub", version)]
+struct Args {
+    /// Configuration file (sections `[publisher]`, `[publisher.ID]` and `[nats]`).
+    #[arg(long, default_value = "caterva2.toml")]
+    conf: PathBuf,
+    /// Instance id (selects `[publisher.ID]` and the state directory).
+    #[arg(long)]
+    id: Option<String>,
+    /// NATS server URL [default: `[nats] url`, else nats://127.0.0.1:4222].
+    #[arg(long, env = "NATS_URL")]
+    nats: Option<String>,
+    /// HTTP address of the liveness routes, `off` for none [default: `http`, else localhost:8001].
+    #[arg(long)]
+    http: Option<String>,
+    /// State directory [default: `statedir`, else _caterva2/pub[.ID]].
+    #[arg(long)]
+    statedir: Option<PathBuf>,
+    /// Log level [default: `loglevel`, else warn].
+    #[arg(long)]
+    loglevel: Option<String>,
+    /// Root name [default: `name`].
+    name: Option<String>,
+    /// Root directory [default: `root`, else data].
+    root: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let explicit = std::env::args().any(|x| x == "--conf" || x.starts_with("--conf="));
+    let conf = cat2_client::Conf::load(explicit.then_some(a.conf.as_path()))?;
+    let id = a.id.as_deref().filter(|i| !i.is_empty());
+    if id.is_some_and(|i| i.contains(['.', '/']) || i == "..") {
+        anyhow::bail!("invalid --id {id:?}: it must not contain '.' or '/'");
+    }
+    let get = |k: &str| conf.get_for("publisher", id, k);
+    cat2_client::service::init_tracing(&a.loglevel.or(get("loglevel")?).unwrap_or_else(|| "warn".into()));
+    let name = a.name.or(get("name")?).context("root name was not specified (NAME or [publisher] name)")?;
+    let name = cat2_proto::RootName::new(&name)?;
+    let root = a.root.or(get("root")?.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"));
+    let http = a.http.or(get("http")?).unwrap_or_else(|| "localhost:8001".into());
+    let http = (http != "off" && !http.is_empty()).then_some(http);
+    let mut cfg = cat2_publisher::Config::new(name, root);
+    cfg.statedir = a.statedir.or(get("statedir")?.map(PathBuf::from)).unwrap_or_else(|| match id {
+        Some(i) => PathBuf::from(format!("_caterva2/pub.{i}")),
+        None => PathBuf::from("_caterva2/pub"),
+    });
+    if let Some(i) = id {
+        cfg.id = format!("{i}-{}", cfg.id);
+    }
+    cfg.http.clone_from(&http);
+    let listener = match &http {
+        Some(h) => Some(cat2_client::service::bind(h).await.map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let nats_cfg = conf.nats(a.nats)?;
+    let conn_name = format!("cat2pub {}", cfg.name);
+    let nats = nats_cfg.options(&conn_name).await?.connect(nats_cfg.url.as_str()).await.context("nats")?;
+    cat2_publisher::run(cfg, nats, listener, cat2_client::service::shutdown_signal()).await?;
+    Ok(())
+}

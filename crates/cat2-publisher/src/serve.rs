@@ -1,0 +1,117 @@
+//! The publisher's NATS endpoints: list, info, chunks.
+
+use std::sync::Arc;
+
+use async_nats::service::Request;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use cat2_format::FormatError;
+use cat2_proto::msg::{self, ChunksRequest, Info, InfoRequest, List};
+use cat2_proto::{DatasetPath, ErrorCode};
+
+use crate::state::{Datasets, Entry};
+
+/// Most chunks one request may ask for.
+const MAX_CHUNKS_PER_REQUEST: usize = 4096;
+/// Room left for headers in each message.
+const HEADER_ROOM: u64 = 1024;
+
+/// A NATS micro-service error (ADR-32 headers carry the code and text).
+pub(crate) fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
+    async_nats::service::error::Error { status: text.to_owned(), code: code.status().into() }
+}
+
+async fn respond(req: &Request, reply: Result<Bytes, async_nats::service::error::Error>) {
+    if let Err(e) = req.respond(reply).await {
+        tracing::debug!(error = %e, "cannot answer a request");
+    }
+}
+
+fn lookup(datasets: &Datasets, path: &str) -> Result<Arc<Entry>, async_nats::service::error::Error> {
+    let p = DatasetPath::new(path).map_err(|e| service_error(ErrorCode::BadRequest, &e.to_string()))?;
+    datasets.get(p.as_str()).ok_or_else(|| service_error(ErrorCode::NotFound, &format!("no dataset {p}")))
+}
+
+pub(crate) async fn list(req: Request, datasets: &Datasets) {
+    let list = List { datasets: datasets.list() };
+    respond(&req, Ok(cat2_proto::encode(&list).into())).await;
+}
+
+pub(crate) async fn info(req: Request, datasets: &Datasets) {
+    let reply = match cat2_proto::decode::<InfoRequest>("info", &req.message.payload) {
+        Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
+        Ok(r) => lookup(datasets, &r.path).map(|entry| {
+            let fresh = r.if_none_match.as_deref() == Some(entry.etag.as_str());
+            let meta = (!fresh).then(|| entry.ds.meta().clone());
+            cat2_proto::encode(&Info { etag: entry.etag.clone(), meta }).into()
+        }),
+    };
+    respond(&req, reply).await;
+}
+
+fn format_error(e: &FormatError) -> async_nats::service::error::Error {
+    match e {
+        FormatError::NoSuchChunk { .. } => service_error(ErrorCode::BadRequest, &e.to_string()),
+        _ => {
+            tracing::warn!(error = %e, "cannot read a chunk");
+            service_error(ErrorCode::Internal, "cannot read the chunk")
+        }
+    }
+}
+
+/// Streams the requested chunks to the reply subject, each cut into parts that fit the
+/// server's `max_payload`. Reads run on the blocking pool.
+pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_nats::Client) {
+    let r = match cat2_proto::decode::<ChunksRequest>("chunks", &req.message.payload) {
+        Ok(r) => r,
+        Err(e) => return respond(&req, Err(service_error(ErrorCode::BadRequest, &e.to_string()))).await,
+    };
+    let entry = match lookup(&datasets, &r.path) {
+        Ok(e) => e,
+        Err(e) => return respond(&req, Err(e)).await,
+    };
+    if entry.etag != r.etag {
+        let text = format!("{} changed (etag {}, asked for {})", r.path, entry.etag, r.etag);
+        return respond(&req, Err(service_error(ErrorCode::Stale, &text))).await;
+    }
+    if r.chunks.len() > MAX_CHUNKS_PER_REQUEST || r.chunks.is_empty() {
+        let text = format!("ask for 1 to {MAX_CHUNKS_PER_REQUEST} chunks per request");
+        return respond(&req, Err(service_error(ErrorCode::BadRequest, &text))).await;
+    }
+    let Some(reply) = req.message.reply.clone() else { return };
+    let server_max = nats.server_info().max_payload as u64;
+    let limit = if server_max > 0 { r.max_part.min(server_max) } else { r.max_part };
+    let part_size = limit.saturating_sub(HEADER_ROOM).max(HEADER_ROOM) as usize;
+    let last = r.chunks.len() - 1;
+    for (i, &n) in r.chunks.iter().enumerate() {
+        let ds = entry.ds.clone();
+        let raw = match tokio::task::spawn_blocking(move || ds.raw_chunk(n)).await {
+            Ok(Ok(raw)) => Bytes::from(raw),
+            Ok(Err(e)) => return respond(&req, Err(format_error(&e))).await,
+            Err(e) => {
+                tracing::error!(error = %e, "chunk reader panicked");
+                return respond(&req, Err(service_error(ErrorCode::Internal, "internal error"))).await;
+            }
+        };
+        let nparts = raw.len().div_ceil(part_size).max(1);
+        for p in 0..nparts {
+            let mut headers = HeaderMap::new();
+            headers.insert(msg::HDR_CHUNK, n.to_string().as_str());
+            headers.insert(msg::HDR_PART, format!("{p}/{nparts}").as_str());
+            if p == 0 {
+                headers.insert(msg::HDR_SIZE, raw.len().to_string().as_str());
+            }
+            let body = raw.slice(p * part_size..((p + 1) * part_size).min(raw.len()));
+            let sent = if i == last && p + 1 == nparts {
+                // The last message goes through the service API so its stats count the request.
+                req.respond_with_headers(Ok(body), headers).await
+            } else {
+                nats.publish_with_headers(reply.clone(), headers, body).await
+            };
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "cannot send a chunk part");
+                return;
+            }
+        }
+    }
+}

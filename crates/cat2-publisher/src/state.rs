@@ -1,0 +1,97 @@
+//! The datasets a publisher serves: opened once per version, shared by every request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use cat2_format::Dataset;
+use cat2_proto::msg::Change;
+
+use crate::scan::{self, Found};
+
+/// One served dataset at one version.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) etag: String,
+    /// Open once; `Dataset` reads with positioned I/O, so requests share it.
+    pub(crate) ds: Arc<Dataset>,
+}
+
+/// The root's datasets. The lock is a `std` one: held only to look up or swap entries,
+/// never across an `.await` or a file operation.
+#[derive(Debug, Default)]
+pub(crate) struct Datasets {
+    entries: RwLock<BTreeMap<String, Arc<Entry>>>,
+}
+
+impl Datasets {
+    pub(crate) fn get(&self, path: &str) -> Option<Arc<Entry>> {
+        self.entries.read().expect("datasets lock").get(path).cloned()
+    }
+
+    pub(crate) fn list(&self) -> Vec<String> {
+        self.entries.read().expect("datasets lock").keys().cloned().collect()
+    }
+
+    pub(crate) fn etags(&self) -> HashMap<String, String> {
+        self.entries.read().expect("datasets lock").iter().map(|(k, v)| (k.clone(), v.etag.clone())).collect()
+    }
+}
+
+/// Remembers files that failed to open, so each bad version is reported once.
+#[derive(Debug, Default)]
+pub(crate) struct Failed(HashMap<String, String>);
+
+/// Rescans `root` and brings `datasets` up to date (blocking: run it off the async workers).
+/// Returns the changes to announce.
+pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> Vec<Change> {
+    let found = scan::scan(root);
+    let current = datasets.etags();
+    let mut changes = Vec::new();
+    let mut opened: Vec<(String, Arc<Entry>)> = Vec::new();
+    for (rel, Found { path, etag }) in &found {
+        if current.get(rel) == Some(etag) || failed.0.get(rel) == Some(etag) {
+            continue;
+        }
+        match Dataset::open(path) {
+            Ok(ds) => {
+                failed.0.remove(rel);
+                opened.push((rel.clone(), Arc::new(Entry { etag: etag.clone(), ds: Arc::new(ds) })));
+                changes.push(Change { path: rel.clone(), etag: Some(etag.clone()) });
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot serve this file, skipped");
+                failed.0.insert(rel.clone(), etag.clone());
+                if current.contains_key(rel) {
+                    // It was served: it is gone now, as far as subscribers can tell.
+                    changes.push(Change { path: rel.clone(), etag: None });
+                }
+            }
+        }
+    }
+    let removed: Vec<String> = current.keys().filter(|k| !found.contains_key(*k)).cloned().collect();
+    failed.0.retain(|k, _| found.contains_key(k));
+    let mut entries = datasets.entries.write().expect("datasets lock");
+    for rel in &removed {
+        entries.remove(rel);
+        changes.push(Change { path: rel.clone(), etag: None });
+    }
+    for c in &changes {
+        if c.etag.is_none() {
+            entries.remove(&c.path);
+        }
+    }
+    for (rel, entry) in opened {
+        entries.insert(rel, entry);
+    }
+    changes
+}
+
+/// The canonical root directory.
+///
+/// # Errors
+/// When it does not exist or is not a directory.
+pub(crate) fn canonical_root(root: &Path) -> std::io::Result<PathBuf> {
+    let r = root.canonicalize()?;
+    if r.is_dir() { Ok(r) } else { Err(std::io::Error::other("not a directory")) }
+}
