@@ -25,7 +25,7 @@ use async_nats::service::ServiceExt;
 use axum::extract::State;
 use axum::routing::get;
 use cat2_proto::msg::{Register, RootEvent};
-use cat2_proto::{msg, subject, ErrorCode};
+use cat2_proto::{ErrorCode, msg, subject};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { statedir: PathBuf::from("_caterva2/bro"), heartbeat: Duration::from_secs(1) }
+        Self {
+            statedir: PathBuf::from("_caterva2/bro"),
+            heartbeat: Duration::from_secs(1),
+        }
     }
 }
 
@@ -72,8 +75,10 @@ pub async fn run(
     http: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), BrokerError> {
-    let registry = Registry::load(&cfg.statedir)
-        .map_err(|source| BrokerError::State { path: cfg.statedir.clone(), source })?;
+    let registry = Registry::load(&cfg.statedir).map_err(|source| BrokerError::State {
+        path: cfg.statedir.clone(),
+        source,
+    })?;
     let registry = Arc::new(Mutex::new(registry));
     let nats_err = |e: async_nats::Error| BrokerError::Nats(e.to_string());
     let service = nats
@@ -82,15 +87,25 @@ pub async fn run(
         .start(subject::service::BROKER, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(nats_err)?;
-    let mut register = service.endpoint(subject::broker_register()).await.map_err(nats_err)?;
-    let mut roots = service.endpoint(subject::broker_roots()).await.map_err(nats_err)?;
+    let mut register = service
+        .endpoint(subject::broker_register())
+        .await
+        .map_err(nats_err)?;
+    let mut roots = service
+        .endpoint(subject::broker_roots())
+        .await
+        .map_err(nats_err)?;
 
     let stop = CancellationToken::new();
     let http_task = http.map(|listener| {
-        let app = axum::Router::new().route("/api/roots", get(http_roots)).with_state(registry.clone());
+        let app = axum::Router::new()
+            .route("/api/roots", get(http_roots))
+            .with_state(registry.clone());
         let stop = stop.clone();
         tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "http server failed");
             }
@@ -160,7 +175,10 @@ async fn announce(nats: &async_nats::Client, root: msg::RootEntry) {
 
 /// A NATS micro-service error (ADR-32 headers carry the code and text).
 fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
-    async_nats::service::error::Error { status: text.to_owned(), code: code.status().into() }
+    async_nats::service::error::Error {
+        status: text.to_owned(),
+        code: code.status().into(),
+    }
 }
 
 /// `GET /api/roots`: Caterva2's broker listing, `{name: {"name", "http"}}`.
@@ -169,7 +187,12 @@ async fn http_roots(State(registry): State<Arc<Mutex<Registry>>>) -> axum::Json<
     let map: serde_json::Map<String, serde_json::Value> = roots
         .roots
         .into_iter()
-        .map(|r| (r.name.clone(), serde_json::json!({"name": r.name, "http": r.http.unwrap_or_default()})))
+        .map(|r| {
+            (
+                r.name.clone(),
+                serde_json::json!({"name": r.name, "http": r.http.unwrap_or_default()}),
+            )
+        })
         .collect();
     axum::Json(serde_json::Value::Object(map))
 }

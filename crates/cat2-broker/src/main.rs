@@ -31,17 +31,38 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let explicit = std::env::args().any(|a| a == "--conf" || a.starts_with("--conf="));
     let conf = cat2_client::Conf::load(explicit.then_some(args.conf.as_path()))?;
-    let level = args.loglevel.or(conf.get("broker", "loglevel")?).unwrap_or_else(|| "warn".into());
+    let level = args
+        .loglevel
+        .or(conf.get("broker", "loglevel")?)
+        .unwrap_or_else(|| "warn".into());
     cat2_client::service::init_tracing(&level);
-    let http = args.http.or(conf.get("broker", "http")?).unwrap_or_else(|| "localhost:8000".into());
-    let statedir = args.statedir.or(conf.get("broker", "statedir")?.map(PathBuf::from));
+    let http = args
+        .http
+        .or(conf.get("broker", "http")?)
+        .unwrap_or_else(|| "localhost:8000".into());
+    let statedir = args
+        .statedir
+        .or(conf.get("broker", "statedir")?.map(PathBuf::from));
     let nats_cfg = conf.nats(args.nats)?;
-    let nats = nats_cfg.options("cat2bro").await?.connect(nats_cfg.url.as_str()).await.context("nats")?;
-    let listener = cat2_client::service::bind(&http).await.map_err(anyhow::Error::msg)?;
+    let nats = nats_cfg
+        .options("cat2bro")
+        .await?
+        .connect(nats_cfg.url.as_str())
+        .await
+        .context("nats")?;
+    let listener = cat2_client::service::bind(&http)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let mut cfg = cat2_broker::Config::default();
     if let Some(dir) = statedir {
         cfg.statedir = dir;
     }
-    cat2_broker::run(cfg, nats, Some(listener), cat2_client::service::shutdown_signal()).await?;
+    cat2_broker::run(
+        cfg,
+        nats,
+        Some(listener),
+        cat2_client::service::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cat2_proto::RootName;
 use cat2_proto::msg::{Register, RootEntry, Roots};
 use cat2_proto::name::NameError;
-use cat2_proto::RootName;
 use serde::{Deserialize, Serialize};
 
 /// A root and its live publishers.
@@ -57,14 +57,34 @@ impl Registry {
             .roots
             .into_values()
             .filter(|r| RootName::new(&r.name).is_ok())
-            .map(|r| (r.name, Root { http: r.http, publishers: HashMap::new() }))
+            .map(|r| {
+                (
+                    r.name,
+                    Root {
+                        http: r.http,
+                        publishers: HashMap::new(),
+                    },
+                )
+            })
             .collect();
         Ok(Self { path, roots })
     }
 
     fn save(&self) {
         let db = Db {
-            roots: self.roots.iter().map(|(n, r)| (n.clone(), DbRoot { name: n.clone(), http: r.http.clone() })).collect(),
+            roots: self
+                .roots
+                .iter()
+                .map(|(n, r)| {
+                    (
+                        n.clone(),
+                        DbRoot {
+                            name: n.clone(),
+                            http: r.http.clone(),
+                        },
+                    )
+                })
+                .collect(),
         };
         let tmp = self.path.with_extension("json.tmp");
         let result = serde_json::to_vec_pretty(&db)
@@ -77,17 +97,28 @@ impl Registry {
     }
 
     fn entry(name: &str, r: &Root) -> RootEntry {
-        RootEntry { name: name.to_owned(), http: r.http.clone(), online: !r.publishers.is_empty() }
+        RootEntry {
+            name: name.to_owned(),
+            http: r.http.clone(),
+            online: !r.publishers.is_empty(),
+        }
     }
 
     /// Records a registration or heartbeat. Returns the root's new state when it changed
     /// (new root, back online, new HTTP address), to announce.
-    pub(crate) fn register(&mut self, reg: &Register, now: Instant) -> Result<Option<RootEntry>, NameError> {
+    pub(crate) fn register(
+        &mut self,
+        reg: &Register,
+        now: Instant,
+    ) -> Result<Option<RootEntry>, NameError> {
         let name = RootName::new(&reg.root)?;
         let root = self
             .roots
             .entry(name.as_str().to_owned())
-            .or_insert_with(|| Root { http: None, publishers: HashMap::new() });
+            .or_insert_with(|| Root {
+                http: None,
+                publishers: HashMap::new(),
+            });
         let was_online = !root.publishers.is_empty();
         let http_changed = reg.http.is_some() && root.http != reg.http;
         let is_new = root.publishers.is_empty() && root.http.is_none() && !was_online;
@@ -107,7 +138,8 @@ impl Registry {
         let mut offline = Vec::new();
         for (name, root) in &mut self.roots {
             let before = root.publishers.len();
-            root.publishers.retain(|_, seen| now.saturating_duration_since(*seen) <= ttl);
+            root.publishers
+                .retain(|_, seen| now.saturating_duration_since(*seen) <= ttl);
             if before > 0 && root.publishers.is_empty() {
                 offline.push(Self::entry(name, root));
             }
@@ -117,7 +149,9 @@ impl Registry {
 
     /// Every root, online or not, by name.
     pub(crate) fn list(&self) -> Roots {
-        Roots { roots: self.roots.iter().map(|(n, r)| Self::entry(n, r)).collect() }
+        Roots {
+            roots: self.roots.iter().map(|(n, r)| Self::entry(n, r)).collect(),
+        }
     }
 }
 
@@ -126,7 +160,11 @@ mod tests {
     use super::*;
 
     fn reg(root: &str, publisher: &str, http: Option<&str>) -> Register {
-        Register { root: root.into(), publisher: publisher.into(), http: http.map(Into::into) }
+        Register {
+            root: root.into(),
+            publisher: publisher.into(),
+            http: http.map(Into::into),
+        }
     }
 
     #[test]
@@ -135,22 +173,43 @@ mod tests {
         let t0 = Instant::now();
         let ttl = Duration::from_secs(3);
         let mut r = Registry::load(dir.path()).unwrap();
-        let e = r.register(&reg("foo", "p1", Some("localhost:8001")), t0).unwrap().unwrap();
+        let e = r
+            .register(&reg("foo", "p1", Some("localhost:8001")), t0)
+            .unwrap()
+            .unwrap();
         assert!(e.online);
         // Heartbeats change nothing to announce.
-        assert!(r.register(&reg("foo", "p1", Some("localhost:8001")), t0).unwrap().is_none());
-        assert!(r.register(&reg("foo", "p2", None), t0 + Duration::from_secs(2)).unwrap().is_none());
-        assert!(r.expire(t0 + Duration::from_secs(4), ttl).is_empty(), "p2 still alive");
+        assert!(
+            r.register(&reg("foo", "p1", Some("localhost:8001")), t0)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            r.register(&reg("foo", "p2", None), t0 + Duration::from_secs(2))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            r.expire(t0 + Duration::from_secs(4), ttl).is_empty(),
+            "p2 still alive"
+        );
         let off = r.expire(t0 + Duration::from_secs(6), ttl);
         assert_eq!(off.len(), 1);
         assert!(!off[0].online);
-        assert_eq!(r.list().roots.len(), 1, "offline roots are shown, not forgotten");
+        assert_eq!(
+            r.list().roots.len(),
+            1,
+            "offline roots are shown, not forgotten"
+        );
         assert!(r.register(&reg("a.b", "p", None), t0).is_err());
         assert!(r.register(&reg("bar", "p3", None), t0).unwrap().is_some());
         let again = Registry::load(dir.path()).unwrap();
         let names: Vec<String> = again.list().roots.into_iter().map(|e| e.name).collect();
         assert_eq!(names, vec!["bar", "foo"]);
-        assert_eq!(again.list().roots[1].http.as_deref(), Some("localhost:8001"));
+        assert_eq!(
+            again.list().roots[1].http.as_deref(),
+            Some("localhost:8001")
+        );
         assert!(again.list().roots.iter().all(|e| !e.online));
     }
 

@@ -92,6 +92,11 @@ pub enum FormatError {
 }
 
 impl FormatError {
+    /// Maps an I/O error on `path` (for callers doing their own file work around ours).
+    pub fn from_io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        Self::io(path)
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| FormatError::Io { path, source }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use cat2_proto::{DatasetPath, RootName};
 
 use crate::state::Datasets;
@@ -28,7 +28,11 @@ async fn list(State((datasets, _)): State<AppState>) -> Json<Vec<String>> {
     Json(datasets.list())
 }
 
-async fn info(State((datasets, name)): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+async fn info(
+    State((datasets, name)): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Ok(p) = DatasetPath::new(&path) else {
         return detail(StatusCode::BAD_REQUEST, format!("Invalid path {path}"));
     };
@@ -36,7 +40,11 @@ async fn info(State((datasets, name)): State<AppState>, Path(path): Path<String>
         return detail(StatusCode::NOT_FOUND, "Not Found".into());
     };
     let etag = entry.etag.clone();
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     let info = entry.ds.info(&format!("{name}/{p}"));

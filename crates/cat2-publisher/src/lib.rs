@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use async_nats::service::ServiceExt;
 use cat2_proto::msg::{Change, Register};
-use cat2_proto::{subject, RootName};
+use cat2_proto::{RootName, subject};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +72,11 @@ impl Config {
 fn nuid_like() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     format!("{:x}", h.finish())
 }
 
@@ -102,7 +106,10 @@ pub async fn run(
     http: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PublisherError> {
-    let root = state::canonical_root(&cfg.root).map_err(|source| PublisherError::Root { path: cfg.root.clone(), source })?;
+    let root = state::canonical_root(&cfg.root).map_err(|source| PublisherError::Root {
+        path: cfg.root.clone(),
+        source,
+    })?;
     let datasets = Arc::new(Datasets::default());
     let mut failed = Failed::default();
     let previous = load_etags(&cfg.statedir);
@@ -127,10 +134,24 @@ pub async fn run(
         .start(subject::service::PUBLISHER, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(nats_err)?;
-    let mut list = service.endpoint_builder().name("list").add(subject::root_list(&cfg.name)).await.map_err(nats_err)?;
-    let mut info = service.endpoint_builder().name("info").add(subject::root_info(&cfg.name)).await.map_err(nats_err)?;
-    let mut chunks =
-        service.endpoint_builder().name("chunks").add(subject::root_chunks(&cfg.name)).await.map_err(nats_err)?;
+    let mut list = service
+        .endpoint_builder()
+        .name("list")
+        .add(subject::root_list(&cfg.name))
+        .await
+        .map_err(nats_err)?;
+    let mut info = service
+        .endpoint_builder()
+        .name("info")
+        .add(subject::root_info(&cfg.name))
+        .await
+        .map_err(nats_err)?;
+    let mut chunks = service
+        .endpoint_builder()
+        .name("chunks")
+        .add(subject::root_chunks(&cfg.name))
+        .await
+        .map_err(nats_err)?;
 
     // Changes made while we were down.
     let startup = diff_etags(&previous, &datasets.etags());
@@ -143,7 +164,10 @@ pub async fn run(
         let app = http::router(datasets.clone(), cfg.name.clone());
         let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
                 tracing::error!(error = %e, "http server failed");
             }
         })
@@ -190,7 +214,10 @@ pub async fn run(
 async fn announce(nats: &async_nats::Client, root: &RootName, changes: &[Change]) {
     for c in changes {
         tracing::info!(root = %root, path = %c.path, deleted = c.etag.is_none(), "dataset changed");
-        if let Err(e) = nats.publish(subject::root_changes(root), cat2_proto::encode(c).into()).await {
+        if let Err(e) = nats
+            .publish(subject::root_changes(root), cat2_proto::encode(c).into())
+            .await
+        {
             tracing::warn!(error = %e, "cannot announce a change");
         }
     }
@@ -200,7 +227,11 @@ async fn announce(nats: &async_nats::Client, root: &RootName, changes: &[Change]
 /// Registers with the broker, then heartbeats at the pace it asks for.
 async fn heartbeat(cfg: Config, nats: async_nats::Client, stop: CancellationToken) {
     let client = cat2_client::Client::new(nats, Duration::from_secs(2));
-    let reg = Register { root: cfg.name.to_string(), publisher: cfg.id.clone(), http: cfg.http.clone() };
+    let reg = Register {
+        root: cfg.name.to_string(),
+        publisher: cfg.id.clone(),
+        http: cfg.http.clone(),
+    };
     let mut every = cfg.heartbeat;
     let mut warned = false;
     loop {
@@ -237,7 +268,10 @@ fn save_etags(statedir: &std::path::Path, etags: &HashMap<String, String>) {
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(statedir)?;
         let tmp = statedir.join("db.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&serde_json::json!({ "etags": etags }))?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&serde_json::json!({ "etags": etags }))?,
+        )?;
         std::fs::rename(tmp, statedir.join("db.json"))
     };
     if let Err(e) = write() {
@@ -249,9 +283,20 @@ fn diff_etags(before: &HashMap<String, String>, now: &HashMap<String, String>) -
     let mut out: Vec<Change> = now
         .iter()
         .filter(|(k, v)| before.get(*k) != Some(*v))
-        .map(|(k, v)| Change { path: k.clone(), etag: Some(v.clone()) })
+        .map(|(k, v)| Change {
+            path: k.clone(),
+            etag: Some(v.clone()),
+        })
         .collect();
-    out.extend(before.keys().filter(|k| !now.contains_key(*k)).map(|k| Change { path: k.clone(), etag: None }));
+    out.extend(
+        before
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .map(|k| Change {
+                path: k.clone(),
+                etag: None,
+            }),
+    );
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }

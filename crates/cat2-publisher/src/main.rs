@@ -43,28 +43,53 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("invalid --id {id:?}: it must not contain '.' or '/'");
     }
     let get = |k: &str| conf.get_for("publisher", id, k);
-    cat2_client::service::init_tracing(&a.loglevel.or(get("loglevel")?).unwrap_or_else(|| "warn".into()));
-    let name = a.name.or(get("name")?).context("root name was not specified (NAME or [publisher] name)")?;
+    cat2_client::service::init_tracing(
+        &a.loglevel
+            .or(get("loglevel")?)
+            .unwrap_or_else(|| "warn".into()),
+    );
+    let name = a
+        .name
+        .or(get("name")?)
+        .context("root name was not specified (NAME or [publisher] name)")?;
     let name = cat2_proto::RootName::new(&name)?;
-    let root = a.root.or(get("root")?.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"));
-    let http = a.http.or(get("http")?).unwrap_or_else(|| "localhost:8001".into());
+    let root = a
+        .root
+        .or(get("root")?.map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let http = a
+        .http
+        .or(get("http")?)
+        .unwrap_or_else(|| "localhost:8001".into());
     let http = (http != "off" && !http.is_empty()).then_some(http);
     let mut cfg = cat2_publisher::Config::new(name, root);
-    cfg.statedir = a.statedir.or(get("statedir")?.map(PathBuf::from)).unwrap_or_else(|| match id {
-        Some(i) => PathBuf::from(format!("_caterva2/pub.{i}")),
-        None => PathBuf::from("_caterva2/pub"),
-    });
+    cfg.statedir = a
+        .statedir
+        .or(get("statedir")?.map(PathBuf::from))
+        .unwrap_or_else(|| match id {
+            Some(i) => PathBuf::from(format!("_caterva2/pub.{i}")),
+            None => PathBuf::from("_caterva2/pub"),
+        });
     if let Some(i) = id {
         cfg.id = format!("{i}-{}", cfg.id);
     }
     cfg.http.clone_from(&http);
     let listener = match &http {
-        Some(h) => Some(cat2_client::service::bind(h).await.map_err(anyhow::Error::msg)?),
+        Some(h) => Some(
+            cat2_client::service::bind(h)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
         None => None,
     };
     let nats_cfg = conf.nats(a.nats)?;
     let conn_name = format!("cat2pub {}", cfg.name);
-    let nats = nats_cfg.options(&conn_name).await?.connect(nats_cfg.url.as_str()).await.context("nats")?;
+    let nats = nats_cfg
+        .options(&conn_name)
+        .await?
+        .connect(nats_cfg.url.as_str())
+        .await
+        .context("nats")?;
     cat2_publisher::run(cfg, nats, listener, cat2_client::service::shutdown_signal()).await?;
     Ok(())
 }

@@ -40,28 +40,49 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Found>, depth: usize
         }
         let path = entry.path();
         // Follow symlinks only while they stay inside the root.
-        let Ok(real) = path.canonicalize() else { continue };
+        let Ok(real) = path.canonicalize() else {
+            continue;
+        };
         if !real.starts_with(root) {
             tracing::warn!(path = %path.display(), "symlink out of the root, skipped");
             continue;
         }
-        let Ok(md) = std::fs::metadata(&real) else { continue };
+        let Ok(md) = std::fs::metadata(&real) else {
+            continue;
+        };
         if md.is_dir() {
             walk(root, &path, out, depth + 1);
         } else if md.is_file() {
-            let Ok(rel) = path.strip_prefix(root) else { continue };
-            let Some(rel) = rel.to_str().map(|r| r.replace(std::path::MAIN_SEPARATOR, "/")) else { continue };
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
+            let Some(rel) = rel
+                .to_str()
+                .map(|r| r.replace(std::path::MAIN_SEPARATOR, "/"))
+            else {
+                continue;
+            };
             if DatasetPath::new(&rel).is_err() {
                 continue;
             }
-            out.insert(rel, Found { path: real, etag: etag(&md) });
+            out.insert(
+                rel,
+                Found {
+                    path: real,
+                    etag: etag(&md),
+                },
+            );
         }
     }
 }
 
 /// The etag of a file: modification time in nanoseconds and size.
 pub(crate) fn etag(md: &std::fs::Metadata) -> String {
-    let mtime = md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mtime = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     format!("{mtime}:{}", md.len())
 }
 

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use async_nats::service::Request;
 use async_nats::HeaderMap;
+use async_nats::service::Request;
 use bytes::Bytes;
 use cat2_format::FormatError;
 use cat2_proto::msg::{self, ChunksRequest, Info, InfoRequest, List};
@@ -18,7 +18,10 @@ const HEADER_ROOM: u64 = 1024;
 
 /// A NATS micro-service error (ADR-32 headers carry the code and text).
 pub(crate) fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
-    async_nats::service::error::Error { status: text.to_owned(), code: code.status().into() }
+    async_nats::service::error::Error {
+        status: text.to_owned(),
+        code: code.status().into(),
+    }
 }
 
 async fn respond(req: &Request, reply: Result<Bytes, async_nats::service::error::Error>) {
@@ -27,13 +30,21 @@ async fn respond(req: &Request, reply: Result<Bytes, async_nats::service::error:
     }
 }
 
-fn lookup(datasets: &Datasets, path: &str) -> Result<Arc<Entry>, async_nats::service::error::Error> {
-    let p = DatasetPath::new(path).map_err(|e| service_error(ErrorCode::BadRequest, &e.to_string()))?;
-    datasets.get(p.as_str()).ok_or_else(|| service_error(ErrorCode::NotFound, &format!("no dataset {p}")))
+fn lookup(
+    datasets: &Datasets,
+    path: &str,
+) -> Result<Arc<Entry>, async_nats::service::error::Error> {
+    let p =
+        DatasetPath::new(path).map_err(|e| service_error(ErrorCode::BadRequest, &e.to_string()))?;
+    datasets
+        .get(p.as_str())
+        .ok_or_else(|| service_error(ErrorCode::NotFound, &format!("no dataset {p}")))
 }
 
 pub(crate) async fn list(req: Request, datasets: &Datasets) {
-    let list = List { datasets: datasets.list() };
+    let list = List {
+        datasets: datasets.list(),
+    };
     respond(&req, Ok(cat2_proto::encode(&list).into())).await;
 }
 
@@ -43,7 +54,11 @@ pub(crate) async fn info(req: Request, datasets: &Datasets) {
         Ok(r) => lookup(datasets, &r.path).map(|entry| {
             let fresh = r.if_none_match.as_deref() == Some(entry.etag.as_str());
             let meta = (!fresh).then(|| entry.ds.meta().clone());
-            cat2_proto::encode(&Info { etag: entry.etag.clone(), meta }).into()
+            cat2_proto::encode(&Info {
+                etag: entry.etag.clone(),
+                meta,
+            })
+            .into()
         }),
     };
     respond(&req, reply).await;
@@ -64,23 +79,38 @@ fn format_error(e: &FormatError) -> async_nats::service::error::Error {
 pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_nats::Client) {
     let r = match cat2_proto::decode::<ChunksRequest>("chunks", &req.message.payload) {
         Ok(r) => r,
-        Err(e) => return respond(&req, Err(service_error(ErrorCode::BadRequest, &e.to_string()))).await,
+        Err(e) => {
+            return respond(
+                &req,
+                Err(service_error(ErrorCode::BadRequest, &e.to_string())),
+            )
+            .await;
+        }
     };
     let entry = match lookup(&datasets, &r.path) {
         Ok(e) => e,
         Err(e) => return respond(&req, Err(e)).await,
     };
     if entry.etag != r.etag {
-        let text = format!("{} changed (etag {}, asked for {})", r.path, entry.etag, r.etag);
+        let text = format!(
+            "{} changed (etag {}, asked for {})",
+            r.path, entry.etag, r.etag
+        );
         return respond(&req, Err(service_error(ErrorCode::Stale, &text))).await;
     }
     if r.chunks.len() > MAX_CHUNKS_PER_REQUEST || r.chunks.is_empty() {
         let text = format!("ask for 1 to {MAX_CHUNKS_PER_REQUEST} chunks per request");
         return respond(&req, Err(service_error(ErrorCode::BadRequest, &text))).await;
     }
-    let Some(reply) = req.message.reply.clone() else { return };
+    let Some(reply) = req.message.reply.clone() else {
+        return;
+    };
     let server_max = nats.server_info().max_payload as u64;
-    let limit = if server_max > 0 { r.max_part.min(server_max) } else { r.max_part };
+    let limit = if server_max > 0 {
+        r.max_part.min(server_max)
+    } else {
+        r.max_part
+    };
     let part_size = limit.saturating_sub(HEADER_ROOM).max(HEADER_ROOM) as usize;
     let last = r.chunks.len() - 1;
     for (i, &n) in r.chunks.iter().enumerate() {
@@ -90,7 +120,11 @@ pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_na
             Ok(Err(e)) => return respond(&req, Err(format_error(&e))).await,
             Err(e) => {
                 tracing::error!(error = %e, "chunk reader panicked");
-                return respond(&req, Err(service_error(ErrorCode::Internal, "internal error"))).await;
+                return respond(
+                    &req,
+                    Err(service_error(ErrorCode::Internal, "internal error")),
+                )
+                .await;
             }
         };
         let nparts = raw.len().div_ceil(part_size).max(1);
@@ -106,7 +140,8 @@ pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_na
                 // The last message goes through the service API so its stats count the request.
                 req.respond_with_headers(Ok(body), headers).await
             } else {
-                nats.publish_with_headers(reply.clone(), headers, body).await
+                nats.publish_with_headers(reply.clone(), headers, body)
+                    .await
             };
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "cannot send a chunk part");

@@ -26,15 +26,29 @@ pub(crate) struct Datasets {
 
 impl Datasets {
     pub(crate) fn get(&self, path: &str) -> Option<Arc<Entry>> {
-        self.entries.read().expect("datasets lock").get(path).cloned()
+        self.entries
+            .read()
+            .expect("datasets lock")
+            .get(path)
+            .cloned()
     }
 
     pub(crate) fn list(&self) -> Vec<String> {
-        self.entries.read().expect("datasets lock").keys().cloned().collect()
+        self.entries
+            .read()
+            .expect("datasets lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn etags(&self) -> HashMap<String, String> {
-        self.entries.read().expect("datasets lock").iter().map(|(k, v)| (k.clone(), v.etag.clone())).collect()
+        self.entries
+            .read()
+            .expect("datasets lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.etag.clone()))
+            .collect()
     }
 }
 
@@ -56,25 +70,44 @@ pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> 
         match Dataset::open(path) {
             Ok(ds) => {
                 failed.0.remove(rel);
-                opened.push((rel.clone(), Arc::new(Entry { etag: etag.clone(), ds: Arc::new(ds) })));
-                changes.push(Change { path: rel.clone(), etag: Some(etag.clone()) });
+                opened.push((
+                    rel.clone(),
+                    Arc::new(Entry {
+                        etag: etag.clone(),
+                        ds: Arc::new(ds),
+                    }),
+                ));
+                changes.push(Change {
+                    path: rel.clone(),
+                    etag: Some(etag.clone()),
+                });
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot serve this file, skipped");
                 failed.0.insert(rel.clone(), etag.clone());
                 if current.contains_key(rel) {
                     // It was served: it is gone now, as far as subscribers can tell.
-                    changes.push(Change { path: rel.clone(), etag: None });
+                    changes.push(Change {
+                        path: rel.clone(),
+                        etag: None,
+                    });
                 }
             }
         }
     }
-    let removed: Vec<String> = current.keys().filter(|k| !found.contains_key(*k)).cloned().collect();
+    let removed: Vec<String> = current
+        .keys()
+        .filter(|k| !found.contains_key(*k))
+        .cloned()
+        .collect();
     failed.0.retain(|k, _| found.contains_key(k));
     let mut entries = datasets.entries.write().expect("datasets lock");
     for rel in &removed {
         entries.remove(rel);
-        changes.push(Change { path: rel.clone(), etag: None });
+        changes.push(Change {
+            path: rel.clone(),
+            etag: None,
+        });
     }
     for c in &changes {
         if c.etag.is_none() {
@@ -93,5 +126,9 @@ pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> 
 /// When it does not exist or is not a directory.
 pub(crate) fn canonical_root(root: &Path) -> std::io::Result<PathBuf> {
     let r = root.canonicalize()?;
-    if r.is_dir() { Ok(r) } else { Err(std::io::Error::other("not a directory")) }
+    if r.is_dir() {
+        Ok(r)
+    } else {
+        Err(std::io::Error::other("not a directory"))
+    }
 }

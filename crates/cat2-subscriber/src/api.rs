@@ -1,0 +1,272 @@
+//! Caterva2's subscriber REST API (spec §2.3, §4): roots, subscribe, list, url, info, fetch,
+//! download, and the `/files` area.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cat2_array::{Selection, SliceSpec};
+use cat2_format::{Kind, encode};
+use cat2_proto::{DatasetPath, RootName};
+use tower::ServiceExt;
+
+use crate::ApiError;
+use crate::sub::{Cached, Sub};
+
+type Shared = State<Arc<Sub>>;
+
+/// The REST API on `sub`.
+pub(crate) fn router(sub: Arc<Sub>) -> Router {
+    Router::new()
+        .route("/api/roots", get(roots))
+        .route("/api/subscribe/{name}", post(subscribe))
+        .route("/api/list/{name}", get(list))
+        .route("/api/url/{*path}", get(url))
+        .route("/api/info/{*path}", get(info))
+        .route("/api/fetch/{*path}", get(fetch))
+        .route("/api/download/{*path}", get(download))
+        .route("/files/{*path}", get(files))
+        .fallback(|| async { ApiError::NotFound("Not Found".into()) })
+        .with_state(sub)
+}
+
+async fn roots(State(sub): Shared) -> Json<serde_json::Value> {
+    let state = sub.state.lock().expect("state lock");
+    let map: serde_json::Map<String, serde_json::Value> = state
+        .roots
+        .values()
+        .map(|r| {
+            let subscribed = if r.subscribed { serde_json::Value::Bool(true) } else { serde_json::Value::Null };
+            let v = serde_json::json!({"name": r.name, "http": r.http.clone().unwrap_or_default(), "subscribed": subscribed});
+            (r.name.clone(), v)
+        })
+        .collect();
+    Json(serde_json::Value::Object(map))
+}
+
+fn root_name(name: &str) -> Result<RootName, ApiError> {
+    RootName::new(name).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+async fn subscribe(
+    State(sub): Shared,
+    Path(name): Path<String>,
+) -> Result<Json<&'static str>, ApiError> {
+    let root = root_name(&name)?;
+    let known = sub
+        .state
+        .lock()
+        .expect("state lock")
+        .roots
+        .contains_key(root.as_str());
+    if !known {
+        // Maybe announced while we were away from the broker.
+        let _ = sub.refresh_roots().await;
+    }
+    sub.follow(&root).await?;
+    Ok(Json("Ok"))
+}
+
+async fn list(State(sub): Shared, Path(name): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
+    let root = root_name(&name)?;
+    let state = sub.state.lock().expect("state lock");
+    let r = state
+        .roots
+        .get(root.as_str())
+        .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+    if !r.subscribed {
+        return Err(ApiError::NotFound(format!("Not subscribed to {root}")));
+    }
+    Ok(Json(r.datasets.keys().cloned().collect()))
+}
+
+async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
+    let (root, rel) = match path.split_once('/') {
+        Some((r, rel)) => (
+            root_name(r)?,
+            Some(DatasetPath::new(rel).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        ),
+        None => (root_name(&path)?, None),
+    };
+    let state = sub.state.lock().expect("state lock");
+    let r = state
+        .roots
+        .get(root.as_str())
+        .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+    let Some(http) = r.http.clone().filter(|h| !h.is_empty()) else {
+        return Ok(Json(vec![]));
+    };
+    Ok(Json(match rel {
+        None => vec![format!("http://{http}")],
+        Some(rel) => vec![
+            format!("http://{http}/api/info/{rel}"),
+            format!("http://{http}/api/download/{rel}"),
+        ],
+    }))
+}
+
+async fn open(sub: &Arc<Sub>, path: &str) -> Result<Arc<Cached>, ApiError> {
+    let (root, rel, etag) = sub.resolve(path)?;
+    sub.cached(&root, &rel, &etag).await
+}
+
+async fn info(
+    State(sub): Shared,
+    Path(path): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let c = open(&sub, &path).await?;
+    let urlpath = sub.cache_path(&c.root, &c.rel).display().to_string();
+    let info = c.file.read().expect("cache lock").meta().info(&urlpath);
+    Ok(Json(info))
+}
+
+/// FastAPI's boolean parsing.
+fn parse_bool(v: &str) -> Result<bool, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+        _ => Err(ApiError::BadRequest(format!(
+            "prefer_schunk must be a boolean, got {v:?}"
+        ))),
+    }
+}
+
+/// Fills every chunk `sel` needs, retrying once when the dataset changed meanwhile.
+async fn ensure_sel(
+    sub: &Arc<Sub>,
+    path: &str,
+    c: Arc<Cached>,
+    sel: &Selection,
+) -> Result<Arc<Cached>, ApiError> {
+    let chunks = c
+        .file
+        .read()
+        .expect("cache lock")
+        .layout()
+        .chunks_touching(sel);
+    match sub.ensure(&c, chunks.clone()).await {
+        Ok(()) => Ok(c),
+        Err(first) => {
+            // A change notification may have replaced the cache meanwhile: try the new one.
+            let (root, rel, etag) = sub.resolve(path)?;
+            if etag == c.etag {
+                return Err(first);
+            }
+            let c2 = sub.cached(&root, &rel, &etag).await?;
+            sub.ensure(&c2, chunks).await?;
+            Ok(c2)
+        }
+    }
+}
+
+async fn fetch(
+    State(sub): Shared,
+    Path(path): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let spec = SliceSpec::parse(q.get("slice_").map_or("", String::as_str))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let prefer = q.get("prefer_schunk").map(|v| parse_bool(v)).transpose()?;
+    let c = open(&sub, &path).await?;
+    let (layout, meta) = {
+        let f = c.file.read().expect("cache lock");
+        (f.layout().clone(), f.meta().clone())
+    };
+    let sel = match c.kind {
+        Kind::Array => Selection::new(&spec, layout.shape()),
+        _ => Selection::new_items(&spec, layout.shape().first().copied().unwrap_or(0)),
+    }
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let bytes = sel.nitems().saturating_mul(layout.itemsize() as u64);
+    if bytes > sub.cfg.max_fetch_bytes {
+        return Err(ApiError::BadRequest(format!(
+            "the result would take {bytes} bytes, more than {} allowed: use /api/download",
+            sub.cfg.max_fetch_bytes
+        )));
+    }
+    // Caterva2 2024.x clients (no prefer_schunk) get whole datasets as the file itself.
+    if prefer.is_none() && spec.is_empty() {
+        return whole_file(&sub, &path, c, req).await;
+    }
+    let c = ensure_sel(&sub, &path, c, &sel).await?;
+    let read_sel = sel.clone();
+    let cc = c.clone();
+    let data =
+        tokio::task::spawn_blocking(move || cc.file.read().expect("cache lock").read(&read_sel))
+            .await
+            .map_err(ApiError::internal)??;
+    let typesize = layout.itemsize();
+    let dtype = meta.array.as_ref().map(|a| a.dtype.clone());
+    let shape = sel.shape();
+    let body = tokio::task::spawn_blocking(move || match dtype {
+        Some(dtype) => encode::b2nd_cframe(&dtype, &shape, &data),
+        None if prefer.is_some() => encode::single_chunk(typesize, &data),
+        None => encode::schunk_cframe(typesize, &data),
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// Fills the whole dataset and serves its cache file (streamed from disk, ranges supported).
+async fn whole_file(
+    sub: &Arc<Sub>,
+    path: &str,
+    c: Arc<Cached>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let all = Selection::all(c.file.read().expect("cache lock").layout().shape());
+    let c = ensure_sel(sub, path, c, &all).await?;
+    let file = sub.cache_path(&c.root, &c.rel);
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let served =
+        tower_http::services::ServeFile::new_with_mime(&file, &mime::APPLICATION_OCTET_STREAM)
+            .oneshot(req)
+            .await
+            .map_err(ApiError::internal)?;
+    let mut resp = served.map(Body::new);
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        name.replace('"', "")
+    )) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+async fn download(State(sub): Shared, Path(path): Path<String>) -> Result<Json<String>, ApiError> {
+    let c = open(&sub, &path).await?;
+    let all = Selection::all(c.file.read().expect("cache lock").layout().shape());
+    let c = ensure_sel(&sub, &path, c, &all).await?;
+    let suffix = if c.kind == Kind::File { ".b2" } else { "" };
+    Ok(Json(format!(
+        "http://{}/files/{}/{}{suffix}",
+        sub.cfg.http, c.root, c.rel
+    )))
+}
+
+async fn files(
+    State(sub): Shared,
+    Path(path): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    // `README.md.b2` is the cache of the plain file `README.md`; other names are themselves.
+    let target = match path.strip_suffix(".b2") {
+        Some(base) if cat2_format::kind_of(std::path::Path::new(base)) == Kind::File => base,
+        _ => path.as_str(),
+    };
+    if cat2_format::kind_of(std::path::Path::new(target)) == Kind::File && target == path {
+        return Err(ApiError::NotFound("Not Found".into()));
+    }
+    let c = open(&sub, target).await?;
+    whole_file(&sub, target, c, req).await
+}

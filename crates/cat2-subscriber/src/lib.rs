@@ -1,0 +1,193 @@
+//! The cat2 subscriber: follows roots, caches their chunks on demand, and serves Caterva2's
+//! REST API (spec §2.3, §4) so Caterva2's clients work unchanged.
+//!
+//! It learns roots from the broker (`cat2.v1.broker.roots`, then live announcements), follows
+//! the roots clients subscribe to (list and metadata from their publishers, then their change
+//! notifications), and fetches only the chunks a request needs, several requests at a time,
+//! each chunk once however many requests need it. The cache, `STATEDIR/cache/<root>/<path>`,
+//! is made of Blosc2 frames filled chunk by chunk: once complete, a cache folder is a root
+//! `cat2pub` can publish again. While a publisher or NATS is unreachable it serves what it has
+//! cached; what it cannot get is a `503`/`504` within the request timeout. After a restart or
+//! a reconnection it revalidates every followed dataset against its publisher's etag.
+//!
+//! # Layout
+//! - `state`: what is persisted (`STATEDIR/db.json`); `sub`: the core (caches, fetching);
+//! - `sync`: roots, follows, changes; `api`: the REST routes; `error`: [`ApiError`].
+
+mod api;
+mod error;
+mod state;
+mod sub;
+mod sync;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::service::ServiceExt;
+use cat2_proto::msg::{Change, RootEvent, SubscriberStatus};
+use cat2_proto::{RootName, subject};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+/// Subscriber settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the cache and the state live.
+    pub statedir: PathBuf,
+    /// The `HOST:PORT` clients use to reach us (download URLs are built from it).
+    pub http: String,
+    /// This instance's id (its NATS status endpoint is `cat2.v1.sub.<id>.status`).
+    pub id: String,
+    /// How long a request may wait for upstream.
+    pub timeout: Duration,
+    /// Chunk requests to publishers at once.
+    pub parallel_fetches: usize,
+    /// Largest `/api/fetch` result (bigger ones: use `/api/download`).
+    pub max_fetch_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            statedir: PathBuf::from("_caterva2/sub"),
+            http: "localhost:8002".into(),
+            id: "default".into(),
+            timeout: Duration::from_secs(10),
+            parallel_fetches: 16,
+            max_fetch_bytes: 1 << 30,
+        }
+    }
+}
+
+/// What stops the subscriber.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriberError {
+    /// The state directory cannot be used.
+    #[error("state directory {path}: {source}")]
+    State {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// NATS subscriptions or the service cannot start.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// The HTTP server failed.
+    #[error("http: {0}")]
+    Http(std::io::Error),
+}
+
+/// Runs the subscriber until `shutdown` resolves, serving HTTP on `listener`.
+///
+/// # Errors
+/// [`SubscriberError`] when the state, NATS or HTTP cannot be set up.
+pub async fn run(
+    cfg: Config,
+    nats: async_nats::Client,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), SubscriberError> {
+    let state = state::State::load(&cfg.statedir).map_err(|source| SubscriberError::State {
+        path: cfg.statedir.clone(),
+        source,
+    })?;
+    let nerr = |e: &dyn std::fmt::Display| SubscriberError::Nats(e.to_string());
+    let sub = Arc::new(sub::Sub::new(cfg.clone(), nats.clone(), state));
+    let mut events = nats
+        .subscribe(subject::broker_events())
+        .await
+        .map_err(|e| nerr(&e))?;
+    let changes_all = format!("{}.root.*.changes", subject::PREFIX);
+    let mut changes = nats.subscribe(changes_all).await.map_err(|e| nerr(&e))?;
+    let service = nats
+        .service_builder()
+        .description(format!("cat2 subscriber at {}", cfg.http))
+        .start(subject::service::SUBSCRIBER, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| nerr(&e))?;
+    let mut status = service
+        .endpoint(subject::subscriber_status(&cfg.id))
+        .await
+        .map_err(|e| nerr(&e))?;
+
+    let stop = CancellationToken::new();
+    let app = api::router(sub.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    let http_stop = stop.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await
+    });
+
+    // Start: learn roots, then resume following what we followed.
+    if let Err(e) = sub.refresh_roots().await {
+        tracing::warn!(error = %e, "broker not available: serving from cache");
+    }
+    sub.spawn_resync(false);
+
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut was_connected = true;
+    tokio::pin!(shutdown);
+    tracing::info!(http = %cfg.http, "subscriber running");
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(msg) = events.next() => {
+                if let Ok(ev) = cat2_proto::decode::<RootEvent>("root event", &msg.payload) {
+                    sub.learn_root(&ev.root);
+                    if ev.root.online && sub.state.lock().expect("state lock").roots.get(&ev.root.name).is_some_and(|r| r.subscribed) {
+                        // A publisher came back: catch up with what changed while it was away.
+                        if let Ok(root) = RootName::new(&ev.root.name) {
+                            let s = sub.clone();
+                            tokio::spawn(async move { let _ = s.follow(&root).await; });
+                        }
+                    }
+                }
+            }
+            Some(msg) = changes.next() => {
+                let root = msg.subject.as_str().split('.').nth(3).and_then(|r| RootName::new(r).ok());
+                match (root, cat2_proto::decode::<Change>("change", &msg.payload)) {
+                    (Some(root), Ok(change)) => {
+                        let s = sub.clone();
+                        tokio::spawn(async move { s.on_change(&root, change).await });
+                    }
+                    _ => tracing::debug!(subject = %msg.subject, "ignored a malformed change message"),
+                }
+            }
+            Some(req) = status.next() => {
+                let st = SubscriberStatus { subscribed: sub.subscribed_roots().iter().map(ToString::to_string).collect(), http: cfg.http.clone() };
+                let _ = req.respond(Ok(cat2_proto::encode(&st).into())).await;
+            }
+            _ = tick.tick() => {
+                let connected = nats.connection_state() == async_nats::connection::State::Connected;
+                if connected && !was_connected {
+                    tracing::info!("reconnected to nats: revalidating followed roots");
+                    sub.synced.lock().expect("synced lock").clear();
+                }
+                was_connected = connected;
+                if connected {
+                    let s = sub.clone();
+                    tokio::spawn(async move {
+                        let _ = s.refresh_roots().await;
+                        s.spawn_resync(true);
+                    });
+                }
+            }
+        }
+    }
+    stop.cancel();
+    let _ = service.stop().await;
+    match http.await {
+        Ok(Err(e)) => return Err(SubscriberError::Http(e)),
+        Err(e) => tracing::error!(error = %e, "http task failed"),
+        Ok(Ok(())) => {}
+    }
+    let _ = nats.flush().await;
+    tracing::info!("subscriber stopped");
+    Ok(())
+}

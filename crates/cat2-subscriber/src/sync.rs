@@ -1,0 +1,220 @@
+//! Keeping up with the broker and the publishers: roots, follows, change notifications, and
+//! revalidation after a restart or a reconnection.
+
+use std::sync::Arc;
+
+use cat2_proto::msg::{Change, RootEntry};
+use cat2_proto::{DatasetPath, RootName};
+use futures::StreamExt;
+
+use crate::ApiError;
+use crate::state::KnownRoot;
+use crate::sub::Sub;
+
+/// Concurrent metadata requests while following a root.
+const INFO_CONCURRENCY: usize = 16;
+
+impl Sub {
+    /// Merges the broker's view of a root into the state.
+    pub(crate) fn learn_root(&self, e: &RootEntry) {
+        if cat2_proto::RootName::new(&e.name).is_err() {
+            return;
+        }
+        let mut state = self.state.lock().expect("state lock");
+        let r = state
+            .roots
+            .entry(e.name.clone())
+            .or_insert_with(|| KnownRoot {
+                name: e.name.clone(),
+                http: None,
+                online: false,
+                subscribed: false,
+                datasets: Default::default(),
+            });
+        let changed = r.http != e.http || r.online != e.online;
+        r.http.clone_from(&e.http);
+        r.online = e.online;
+        if changed {
+            state.save();
+        }
+    }
+
+    /// Asks the broker for the roots.
+    ///
+    /// # Errors
+    /// When the broker cannot be reached.
+    pub(crate) async fn refresh_roots(&self) -> Result<(), ApiError> {
+        let roots = self.client.roots().await?;
+        for e in &roots.roots {
+            self.learn_root(e);
+        }
+        Ok(())
+    }
+
+    /// Follows `root`: marks it subscribed, then brings its datasets up to date (list, then
+    /// metadata with the etags we have: only changed datasets are recreated, removed ones are
+    /// deleted).
+    ///
+    /// # Errors
+    /// `NotFound` for a root the broker never announced; `Unavailable`/`Timeout` when its
+    /// publishers cannot be reached (it stays subscribed and is retried later).
+    pub(crate) async fn follow(self: &Arc<Self>, root: &RootName) -> Result<(), ApiError> {
+        {
+            let mut state = self.state.lock().expect("state lock");
+            let r = state
+                .roots
+                .get_mut(root.as_str())
+                .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+            if !r.subscribed {
+                r.subscribed = true;
+                state.save();
+            }
+        }
+        let lock = self.root_lock(root);
+        let _guard = lock.lock().await;
+        let list = self.client.list(root).await?;
+        let known = self.known_datasets(root);
+        let wanted: Vec<DatasetPath> = list
+            .datasets
+            .iter()
+            .filter_map(|p| DatasetPath::new(p).ok())
+            .collect();
+        let results: Vec<Result<(), ApiError>> = futures::stream::iter(wanted.iter().cloned())
+            .map(|rel| {
+                let have = known.get(rel.as_str()).cloned();
+                async move { self.revalidate(root, &rel, have).await }
+            })
+            .buffer_unordered(INFO_CONCURRENCY)
+            .collect()
+            .await;
+        for rel in known.keys() {
+            if !wanted.iter().any(|w| w.as_str() == rel) {
+                tracing::info!(root = %root, path = %rel, "dataset gone from its root");
+                self.remove(root, rel);
+            }
+        }
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        self.mark_synced(root);
+        tracing::info!(root = %root, datasets = wanted.len(), "root in sync");
+        Ok(())
+    }
+
+    fn known_datasets(&self, root: &RootName) -> std::collections::BTreeMap<String, String> {
+        let state = self.state.lock().expect("state lock");
+        state
+            .roots
+            .get(root.as_str())
+            .map(|r| r.datasets.clone())
+            .unwrap_or_default()
+    }
+
+    fn mark_synced(&self, root: &RootName) {
+        self.synced
+            .lock()
+            .expect("synced lock")
+            .insert(root.to_string());
+    }
+
+    /// Whether `root` was brought up to date since this process started.
+    pub(crate) fn is_synced(&self, root: &str) -> bool {
+        self.synced.lock().expect("synced lock").contains(root)
+    }
+
+    /// Checks one dataset against its publisher: recreates its cache when its etag changed
+    /// (or the cache file is missing), removes it when it is gone.
+    pub(crate) async fn revalidate(
+        self: &Arc<Self>,
+        root: &RootName,
+        rel: &DatasetPath,
+        have: Option<String>,
+    ) -> Result<(), ApiError> {
+        let file_ok = self.cache_path(root, rel).exists();
+        let ask = if file_ok { have.clone() } else { None };
+        match self.client.info(root, rel.as_str(), ask).await {
+            Ok(info) => match info.meta {
+                None => Ok(()),
+                Some(meta) => {
+                    if have.is_some() {
+                        tracing::info!(root = %root, path = %rel, etag = %info.etag, "dataset changed, cache reset");
+                    }
+                    self.install(root, rel, &info.etag, meta).await.map(drop)
+                }
+            },
+            Err(e) if e.code() == cat2_proto::ErrorCode::NotFound => {
+                self.remove(root, rel.as_str());
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Revalidates one dataset in the background.
+    pub(crate) fn spawn_revalidate(self: &Arc<Self>, root: RootName, rel: DatasetPath) {
+        let sub = self.clone();
+        tokio::spawn(async move {
+            let have = sub.known_datasets(&root).get(rel.as_str()).cloned();
+            if let Err(e) = sub.revalidate(&root, &rel, have).await {
+                tracing::warn!(root = %root, path = %rel, error = %e, "cannot revalidate");
+            }
+        });
+    }
+
+    /// Applies a publisher's change notification to a followed root.
+    pub(crate) async fn on_change(self: &Arc<Self>, root: &RootName, change: Change) {
+        let subscribed = self
+            .state
+            .lock()
+            .expect("state lock")
+            .roots
+            .get(root.as_str())
+            .is_some_and(|r| r.subscribed);
+        let Ok(rel) = DatasetPath::new(&change.path) else {
+            return;
+        };
+        if !subscribed {
+            return;
+        }
+        let lock = self.root_lock(root);
+        let _guard = lock.lock().await;
+        let have = self.known_datasets(root).get(rel.as_str()).cloned();
+        match change.etag {
+            None => {
+                tracing::info!(root = %root, path = %rel, "dataset deleted upstream");
+                self.remove(root, rel.as_str());
+            }
+            Some(etag) if have.as_deref() != Some(etag.as_str()) => {
+                if let Err(e) = self.revalidate(root, &rel, have).await {
+                    tracing::warn!(root = %root, path = %rel, error = %e, "cannot follow a change");
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Roots we follow.
+    pub(crate) fn subscribed_roots(&self) -> Vec<RootName> {
+        let state = self.state.lock().expect("state lock");
+        state
+            .roots
+            .values()
+            .filter(|r| r.subscribed)
+            .filter_map(|r| RootName::new(&r.name).ok())
+            .collect()
+    }
+
+    /// Brings every followed root up to date (after a start or a reconnection), in the
+    /// background.
+    pub(crate) fn spawn_resync(self: &Arc<Self>, only_unsynced: bool) {
+        for root in self.subscribed_roots() {
+            if only_unsynced && self.is_synced(root.as_str()) {
+                continue;
+            }
+            let sub = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sub.follow(&root).await {
+                    tracing::warn!(root = %root, error = %e, "cannot sync root; serving what is cached");
+                }
+            });
+        }
+    }
+}
