@@ -1,6 +1,8 @@
 //! Cross-crate tests of cat2 (in `tests/`): a real nats-server, and interop with python-blosc2
 //! driven from the tests. This library holds what those tests share.
 
+pub mod cluster;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,4 +29,41 @@ pub fn run_python(script: &str, args: &[&Path]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Decodes a Blosc2 frame (a `/api/fetch` reply or a downloaded file): its shape (empty for
+/// super-chunks) and all its bytes.
+///
+/// # Panics
+/// When the bytes are not a frame.
+pub fn decode_frame(bytes: &[u8]) -> (Vec<u64>, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path().join("x.frame");
+    std::fs::write(&p, bytes).expect("write");
+    let ds = cat2_format::Dataset::open_as(&p, cat2_format::Kind::Array)
+        .or_else(|_| cat2_format::Dataset::open_as(&p, cat2_format::Kind::Frame))
+        .expect("a Blosc2 frame");
+    let shape = ds
+        .meta()
+        .array
+        .as_ref()
+        .map(|a| a.shape.clone())
+        .unwrap_or_default();
+    let all = cat2_array::Selection::all(ds.layout().shape());
+    (shape, ds.read(&all).expect("readable frame"))
+}
+
+/// GETs `url`: status and JSON body (`null` when not JSON).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let r = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let body = r.bytes().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
 }

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = cat2_client::service::bind(&http)
         .await
         .map_err(anyhow::Error::msg)?;
+    cat2_client::service::announce_address(&http, &listener);
     let mut cfg = cat2_broker::Config::default();
     if let Some(dir) = statedir {
         cfg.statedir = dir;

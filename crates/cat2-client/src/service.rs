@@ -78,6 +78,25 @@ pub async fn bind(http: &str) -> Result<tokio::net::TcpListener, String> {
     Err(last)
 }
 
+/// The address clients should use for `listener` when it was bound from `http`: `http` as
+/// given (Caterva2 announces the literal value), except that a port 0 becomes the real port.
+/// When `CAT2_READY_FILE` is set, the address is also written there (atomically): tests and
+/// orchestrators wait for that file instead of probing ports.
+pub fn announce_address(http: &str, listener: &tokio::net::TcpListener) -> String {
+    let addr = match (http.rsplit_once(':'), listener.local_addr()) {
+        (Some((host, "0")), Ok(local)) => format!("{host}:{}", local.port()),
+        _ => http.to_owned(),
+    };
+    if let Some(path) = std::env::var_os("CAT2_READY_FILE") {
+        let path = std::path::PathBuf::from(path);
+        let tmp = path.with_extension("tmp");
+        if let Err(e) = std::fs::write(&tmp, &addr).and_then(|()| std::fs::rename(&tmp, &path)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the ready file");
+        }
+    }
+    addr
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,13 +73,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(i) = id {
         cfg.id = format!("{i}-{}", cfg.id);
     }
-    cfg.http.clone_from(&http);
     let listener = match &http {
-        Some(h) => Some(
-            cat2_client::service::bind(h)
+        Some(h) => {
+            let l = cat2_client::service::bind(h)
                 .await
-                .map_err(anyhow::Error::msg)?,
-        ),
+                .map_err(anyhow::Error::msg)?;
+            cfg.http = Some(cat2_client::service::announce_address(h, &l));
+            Some(l)
+        }
         None => None,
     };
     let nats_cfg = conf.nats(a.nats)?;

@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = cat2_client::service::bind(&cfg.http)
         .await
         .map_err(anyhow::Error::msg)?;
+    cfg.http = cat2_client::service::announce_address(&cfg.http, &listener);
     let nats_cfg = conf.nats(a.nats)?;
     let conn_name = format!("cat2sub {}", cfg.id);
     let nats = nats_cfg

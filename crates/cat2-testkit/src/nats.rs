@@ -20,6 +20,8 @@ pub struct NatsServer {
     url: String,
     port: u16,
     monitor_port: Option<u16>,
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 impl NatsServer {
@@ -48,10 +50,52 @@ impl NatsServer {
     /// As [`NatsServer::start`].
     pub fn start_with_binary(bin: &Path, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for nats-server");
+        let (child, url, port, monitor_port) = spawn(bin, args, &dir, "-1");
+        let server = Self {
+            child,
+            dir,
+            url,
+            port,
+            monitor_port,
+            bin: bin.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        server.check_speaks();
+        server
+    }
+
+    /// Kills the server and starts it again on the same port (same JetStream store), as an
+    /// operator restarting it would. Clients reconnect by themselves.
+    ///
+    /// # Panics
+    /// As [`NatsServer::start`].
+    pub fn restart(&mut self) {
+        self.stop();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let (child, url, port, monitor_port) =
+            spawn(&self.bin, &args, &self.dir, &self.port.to_string());
+        (self.child, self.url, self.port, self.monitor_port) = (child, url, port, monitor_port);
+        self.check_speaks();
+    }
+
+    /// Kills the server (a later [`NatsServer::restart`] brings it back).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(
+    bin: &Path,
+    args: &[&str],
+    dir: &tempfile::TempDir,
+    port: &str,
+) -> (Child, String, u16, Option<u16>) {
+    {
         let log = dir.path().join("nats-server.log");
         let mut cmd = Command::new(bin);
         cmd.args(args)
-            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .args(["-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
             .arg(dir.path())
             .arg("-sd")
             .arg(dir.path().join("jetstream"))
@@ -89,17 +133,11 @@ impl NatsServer {
             // Polling a file the server writes once it listens: there is no event to wait on.
             std::thread::sleep(Duration::from_millis(5));
         };
-        let server = Self {
-            child,
-            dir,
-            url,
-            port,
-            monitor_port,
-        };
-        server.check_speaks();
-        server
+        (child, url, port, monitor_port)
     }
+}
 
+impl NatsServer {
     /// Starts a server with the project's `nats/nats-server.conf` (listen address, ports and
     /// store directory overridden for the test; monitoring on a random port).
     ///

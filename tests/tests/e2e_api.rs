@@ -1,0 +1,357 @@
+//! End to end, real binaries on a real nats-server: the README quickstart steps through
+//! Caterva2's REST API, bad input, NATS service discovery and connection names, clean stops.
+
+use std::time::Duration;
+
+use cat2_e2e::cluster::{Cluster, wait_until};
+use cat2_e2e::{decode_frame, get_json};
+use serde_json::json;
+
+fn example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../root-example")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quickstart_through_the_rest_api() {
+    let mut c = Cluster::new(&["-m", "-1"]);
+    let _bro = c.broker();
+    let publ = c.publisher("foo", &example(), "a", true);
+    let sub = c.subscriber(10.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let pub_http = publ.http.clone().unwrap();
+    let http = reqwest::Client::new();
+
+    let roots = wait_until("foo announced", Duration::from_secs(10), || async {
+        let (_, v) = get_json(&http, &format!("{base}/api/roots")).await;
+        v.get("foo").is_some().then_some(v)
+    })
+    .await;
+    assert_eq!(
+        roots["foo"],
+        json!({"name": "foo", "http": pub_http, "subscribed": null})
+    );
+
+    let r = http
+        .post(format!("{base}/api/subscribe/foo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), json!("Ok"));
+    let (_, roots) = get_json(&http, &format!("{base}/api/roots")).await;
+    assert_eq!(roots["foo"]["subscribed"], json!(true));
+
+    let (_, list) = get_json(&http, &format!("{base}/api/list/foo")).await;
+    let mut names: Vec<String> = serde_json::from_value(list).unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "dir1/ds-2d.b2nd",
+            "dir1/ds-3d.b2nd",
+            "dir2/ds-4d.b2nd",
+            "ds-1d-b.b2nd",
+            "ds-1d.b2nd",
+            "ds-hello.b2frame",
+            "ds-sc-attr.b2nd"
+        ]
+    );
+    let (_, urls) = get_json(&http, &format!("{base}/api/url/foo")).await;
+    assert_eq!(urls, json!([format!("http://{pub_http}")]));
+
+    let (s, info) = get_json(&http, &format!("{base}/api/info/foo/ds-1d.b2nd")).await;
+    assert_eq!(s, 200);
+    assert_eq!(info["shape"], json!([1000]));
+    assert_eq!(info["schunk"]["cbytes"], json!(0), "nothing cached yet");
+    let (_, info) = get_json(&http, &format!("{base}/api/info/foo/ds-sc-attr.b2nd")).await;
+    assert_eq!(
+        info["schunk"]["vlmeta"],
+        json!({"a": 1, "b": "foo", "c": 123.456})
+    );
+
+    // A slice fetches only the chunks it needs.
+    let body = http
+        .get(format!(
+            "{base}/api/fetch/foo/ds-1d.b2nd?slice_=10:20&prefer_schunk=true"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    let (shape, data) = decode_frame(&body.bytes().await.unwrap());
+    assert_eq!(shape, vec![10]);
+    assert_eq!(
+        data,
+        (10..20i64).flat_map(i64::to_le_bytes).collect::<Vec<u8>>()
+    );
+    let (_, info) = get_json(&http, &format!("{base}/api/info/foo/ds-1d.b2nd")).await;
+    let cached = info["schunk"]["cbytes"].as_i64().unwrap();
+    assert!(cached > 0 && cached < 1000, "one chunk cached: {cached}");
+
+    // n-d slices, whitespace, empty results.
+    let r = http
+        .get(format!(
+            "{base}/api/fetch/foo/dir1/ds-2d.b2nd?slice_=%20:2,%20:8"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (shape, data) = decode_frame(&r.bytes().await.unwrap());
+    assert_eq!(shape, vec![2, 8]);
+    let want: Vec<u8> = [0u16, 1, 2, 3, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    assert_eq!(data, want);
+    let r = http
+        .get(format!(
+            "{base}/api/fetch/foo/dir1/ds-2d.b2nd?slice_=10:20&prefer_schunk=false"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (shape, data) = decode_frame(&r.bytes().await.unwrap());
+    assert_eq!((shape, data.len()), (vec![0, 20], 0));
+
+    // Bytes: a single chunk for 0.2.0 clients, a super-chunk frame for 2024.x ones.
+    let r = http
+        .get(format!(
+            "{base}/api/fetch/foo/README.md?slice_=0:4&prefer_schunk=true"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let b = r.bytes().await.unwrap();
+    assert_eq!(
+        cat2_format::chunk::decompress_standalone(&b).unwrap(),
+        b"This"
+    );
+    let r = http
+        .get(format!("{base}/api/fetch/foo/ds-hello.b2frame?slice_=1:5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decode_frame(&r.bytes().await.unwrap()).1, b"ello");
+
+    // A whole dataset for a 2024.x client: the cache file itself.
+    let r = http
+        .get(format!("{base}/api/fetch/foo/dir2/ds-4d.b2nd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"ds-4d.b2nd\""
+    );
+    let (shape, data) = decode_frame(&r.bytes().await.unwrap());
+    assert_eq!((shape, data.len()), (vec![2, 3, 4, 5], 120 * 16));
+
+    // Download: fills the cache, then /files serves a complete frame.
+    let (_, url) = get_json(&http, &format!("{base}/api/download/foo/README.md")).await;
+    assert_eq!(url, json!(format!("{base}/files/foo/README.md.b2")));
+    let r = http.get(url.as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        decode_frame(&r.bytes().await.unwrap()).1,
+        cat2_format::example::README.as_bytes()
+    );
+    let (_, url) = get_json(&http, &format!("{base}/api/download/foo/dir1/ds-3d.b2nd")).await;
+    let r = http.get(url.as_str().unwrap()).send().await.unwrap();
+    let (shape, data) = decode_frame(&r.bytes().await.unwrap());
+    assert_eq!(shape, vec![3, 4, 5]);
+    assert_eq!(
+        data,
+        (0..60u8)
+            .flat_map(|v| f32::from(v).to_le_bytes())
+            .collect::<Vec<u8>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_clear_errors() {
+    let mut c = Cluster::new(&[]);
+    let _bro = c.broker();
+    let _publ = c.publisher("foo", &example(), "a", false);
+    let sub = c.subscriber(5.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = reqwest::Client::new();
+    wait_until("subscribed", Duration::from_secs(10), || async {
+        let r = http
+            .post(format!("{base}/api/subscribe/foo"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    // Traversal, sent raw (HTTP clients normalise dot segments away): 400, never a file.
+    for path in [
+        "/api/info/foo/%2E%2E/%2E%2E/sub/db.json",
+        "/api/fetch/foo/../../sub/db.json",
+        "/files/foo/%2e%2e/x.b2nd",
+        "/api/info/%2E%2E/x.b2nd",
+    ] {
+        let (status, body) = raw_get(sub.http.as_deref().unwrap(), path).await;
+        assert!(status == 400 || status == 404, "{path}: {status} {body}");
+        assert!(body.contains("detail"), "{path}: {body}");
+    }
+    let cases: &[(&str, u16)] = &[
+        ("/api/info//etc/passwd", 400),
+        ("/api/info/foo/nope.b2nd", 404),
+        ("/api/info/nope/x.b2nd", 404),
+        ("/api/list/nope", 404),
+        ("/api/list/a.b", 400),
+        ("/api/fetch/foo/ds-1d.b2nd?slice_=abc", 400),
+        ("/api/fetch/foo/ds-1d.b2nd?slice_=::2", 400),
+        ("/api/fetch/foo/ds-1d.b2nd?slice_=1000", 400),
+        ("/api/fetch/foo/ds-1d.b2nd?slice_=1,2", 400),
+        (
+            "/api/fetch/foo/ds-1d.b2nd?slice_=0:1&prefer_schunk=maybe",
+            400,
+        ),
+        ("/api/fetch/foo/README.md?slice_=0,1", 400),
+        ("/files/foo/README.md", 404),
+        ("/files/foo/../../sub/db.json", 404),
+        ("/no/such/route", 404),
+    ];
+    for (path, status) in cases {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        let got = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+        assert_eq!(got, *status, "{path}: {body}");
+        assert!(
+            body["detail"].is_string(),
+            "{path}: JSON detail, got {body}"
+        );
+    }
+    let r = http
+        .post(format!("{base}/api/subscribe/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["detail"],
+        "nope not known by the broker"
+    );
+
+    // Rogue messages on NATS change nothing.
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    for subject in [
+        "cat2.v1.broker.events",
+        "cat2.v1.root.foo.changes",
+        "cat2.v1.root.foo.chunks",
+        "cat2.v1.broker.register",
+    ] {
+        nats.publish(subject, bytes::Bytes::from_static(b"\xc1\xff garbage"))
+            .await
+            .unwrap();
+    }
+    let reply = nats
+        .request("cat2.v1.root.foo.info", bytes::Bytes::from_static(b"junk"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply
+            .headers
+            .unwrap()
+            .get("Nats-Service-Error-Code")
+            .unwrap()
+            .as_str(),
+        "400"
+    );
+    nats.flush().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/fetch/foo/ds-1d.b2nd?slice_=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        decode_frame(&r.bytes().await.unwrap()).1,
+        5i64.to_le_bytes()
+    );
+}
+
+/// A GET sent byte for byte, without URL normalisation.
+async fn raw_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_are_discoverable_named_and_stop_cleanly() {
+    let mut c = Cluster::new(&["-m", "-1"]);
+    let mut bro = c.broker();
+    let mut publ = c.publisher("foo", &example(), "a", false);
+    let mut sub = c.subscriber(5.0);
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    let names = wait_until(
+        "three services answer $SRV.PING",
+        Duration::from_secs(10),
+        || async {
+            let inbox = nats.new_inbox();
+            let mut replies = nats.subscribe(inbox.clone()).await.ok()?;
+            nats.publish_with_reply("$SRV.PING", inbox, bytes::Bytes::new())
+                .await
+                .ok()?;
+            let mut names = std::collections::BTreeSet::new();
+            while let Ok(Some(m)) = tokio::time::timeout(
+                Duration::from_millis(300),
+                futures::StreamExt::next(&mut replies),
+            )
+            .await
+            {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).ok()?;
+                assert!(
+                    v["version"]
+                        .as_str()
+                        .is_some_and(|s| s.split('.').count() == 3),
+                    "semver: {v}"
+                );
+                names.insert(v["name"].as_str()?.to_owned());
+            }
+            (names.len() == 3).then_some(names)
+        },
+    )
+    .await;
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["cat2-broker", "cat2-publisher", "cat2-subscriber"]
+    );
+    let connz = format!("http://127.0.0.1:{}/connz", c.nats.monitor_port().unwrap());
+    let http = reqwest::Client::new();
+    let (_, v) = get_json(&http, &connz).await;
+    let conns: Vec<String> = v["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect();
+    for want in ["cat2bro", "cat2pub foo", "cat2sub default"] {
+        assert!(conns.iter().any(|n| n == want), "{want} in {conns:?}");
+    }
+    for (what, p) in [
+        ("subscriber", &mut sub),
+        ("publisher", &mut publ),
+        ("broker", &mut bro),
+    ] {
+        let took = p.terminate();
+        assert!(
+            took < Duration::from_secs(2),
+            "{what} took {took:?} to stop"
+        );
+    }
+}
