@@ -188,7 +188,10 @@ mod tests {
             api.url("list", "foo").unwrap().as_str(),
             "http://h:1/prefix/api/list/foo"
         );
-        assert_eq!(api.url("roots", "").unwrap().as_str(), "http://h:1/prefix/api/roots");
+        assert_eq!(
+            api.url("roots", "").unwrap().as_str(),
+            "http://h:1/prefix/api/roots"
+        );
         for bad in ["/etc/passwd", "foo/../bar", "..", "foo/./x"] {
             assert!(
                 matches!(api.url("info", bad), Err(CliError::UnsafePath { .. })),
@@ -207,7 +210,10 @@ mod tests {
             "Not subscribed to foo"
         );
         assert_eq!(
-            error_message(StatusCode::UNPROCESSABLE_ENTITY, br#"{"detail":[{"msg":"x"}]}"#),
+            error_message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                br#"{"detail":[{"msg":"x"}]}"#
+            ),
             r#"[{"msg":"x"}]"#
         );
         assert_eq!(

@@ -38,7 +38,11 @@ pub const DEFAULT_HOST: &str = "localhost:8002";
 
 /// Command line of `cat2cli`.
 #[derive(Debug, Parser)]
-#[command(name = "cat2cli", version, about = "Client of a cat2 (Caterva2) subscriber")]
+#[command(
+    name = "cat2cli",
+    version,
+    about = "Client of a cat2 (Caterva2) subscriber"
+)]
 pub struct Cli {
     /// Configuration file [default: ./caterva2.toml, ignored when missing].
     #[arg(long, value_name = "FILE")]
@@ -139,10 +143,10 @@ pub fn log_filter(level: &str) -> &str {
 /// # Errors
 /// [`CliError::Config`] when the configuration file cannot be used.
 pub fn resolve_host(cli: &Cli) -> Result<String, CliError> {
+    let conf = cat2_client::Conf::load(cli.conf.as_deref())?;
     if let Some(h) = &cli.host {
         return Ok(h.clone());
     }
-    let conf = cat2_client::Conf::load(cli.conf.as_deref())?;
     Ok(conf
         .get("subscriber", "http")?
         .unwrap_or_else(|| DEFAULT_HOST.to_owned()))
@@ -173,11 +177,20 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn expect_list<'a>(api: &Api, route: &str, path: &str, v: &'a Value) -> Result<&'a [Value], CliError> {
-    v.as_array().map(Vec::as_slice).ok_or_else(|| CliError::BadReply {
-        url: api.url(route, path).map_or_else(|_| path.to_owned(), |u| u.to_string()),
-        reason: format!("expected a JSON list, got {v}"),
-    })
+fn expect_list<'a>(
+    api: &Api,
+    route: &str,
+    path: &str,
+    v: &'a Value,
+) -> Result<&'a [Value], CliError> {
+    v.as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| CliError::BadReply {
+            url: api
+                .url(route, path)
+                .map_or_else(|_| path.to_owned(), |u| u.to_string()),
+            reason: format!("expected a JSON list, got {v}"),
+        })
 }
 
 /// `roots`: one root per line, `name (subscribed)` for subscribed ones.
@@ -191,7 +204,9 @@ pub async fn cmd_roots(args: &JsonArgs, api: &Api, out: &mut impl Write) -> Resu
         return Ok(());
     }
     let roots = v.as_object().ok_or_else(|| CliError::BadReply {
-        url: api.url("roots", "").map_or_else(|_| "/api/roots".to_owned(), |u| u.to_string()),
+        url: api
+            .url("roots", "")
+            .map_or_else(|_| "/api/roots".to_owned(), |u| u.to_string()),
         reason: format!("expected a JSON object, got {v}"),
     })?;
     for (name, root) in roots {
@@ -279,12 +294,20 @@ mod tests {
     fn command_line() {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from([
-            "cat2cli", "--host", "h:1", "show", "foo/x.b2nd[0:2, 4:8]", "--json",
+            "cat2cli",
+            "--host",
+            "h:1",
+            "show",
+            "foo/x.b2nd[0:2, 4:8]",
+            "--json",
         ])
         .unwrap();
         assert_eq!(cli.host.as_deref(), Some("h:1"));
         assert_eq!(cli.loglevel, "warning");
-        assert!(matches!(cli.command, Command::Show(ShowArgs { json: true, .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Show(ShowArgs { json: true, .. })
+        ));
         let cli = Cli::try_parse_from(["cat2cli", "download", "foo/R.md", "out"]).unwrap();
         let Command::Download(d) = cli.command else {
             panic!("not download")

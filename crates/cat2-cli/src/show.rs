@@ -100,9 +100,13 @@ fn decode_frame(body: &[u8]) -> Result<Fetched, CliError> {
         }
         other => other?,
     };
-    let array = ds.meta().array.as_ref().ok_or_else(|| FormatError::NotAnArray {
-        path: tmp.path().into(),
-    })?;
+    let array = ds
+        .meta()
+        .array
+        .as_ref()
+        .ok_or_else(|| FormatError::NotAnArray {
+            path: tmp.path().into(),
+        })?;
     let dtype = DType::parse(&array.dtype).map_err(FormatError::from)?;
     let data = ds.read(&Selection::all(ds.layout().shape()))?;
     let value = values::array_to_json(&dtype, &array.shape, &data).ok_or_else(|| {
@@ -186,9 +190,15 @@ mod tests {
     fn strings_and_structs() {
         assert_eq!(show("|S12", &[], b"Hello world!"), r#""Hello world!""#);
         assert_eq!(show("|S3", &[2], b"ab\0xyz"), r#"["ab","xyz"]"#);
-        let u: Vec<u8> = "hé\0".chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
+        let u: Vec<u8> = "hé\0"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
         assert_eq!(show("<U3", &[1], &u), r#"["hé"]"#);
-        let u: Vec<u8> = "ok".chars().flat_map(|c| (c as u32).to_be_bytes()).collect();
+        let u: Vec<u8> = "ok"
+            .chars()
+            .flat_map(|c| (c as u32).to_be_bytes())
+            .collect();
         assert_eq!(show(">U2", &[], &u), r#""ok""#);
         let mut rec = Vec::new();
         for (a, c, d) in [(1i32, *b"xy\0", 1u8), (-2, *b"abc", 0)] {

@@ -196,13 +196,19 @@ mod tests {
     fn big_endian_and_signs() {
         assert_eq!(conv(">i2", &[2], &[0xff, 0xfe, 0x01, 0x00]), "[-2,256]");
         assert_eq!(conv("<i8", &[1], &(-5i64).to_le_bytes()), "[-5]");
-        assert_eq!(conv("<u8", &[1], &u64::MAX.to_le_bytes()), "[18446744073709551615]");
+        assert_eq!(
+            conv("<u8", &[1], &u64::MAX.to_le_bytes()),
+            "[18446744073709551615]"
+        );
         assert_eq!(conv("|i1", &[1], &[0x80]), "[-128]");
     }
 
     #[test]
     fn odd_kinds_are_hex() {
         assert_eq!(conv("|V2", &[1], &[0xab, 0x01]), r#"["0xab01"]"#);
-        assert_eq!(conv("<M8[ns]", &[], &[1, 0, 0, 0, 0, 0, 0, 0]), r#""0x0100000000000000""#);
+        assert_eq!(
+            conv("<M8[ns]", &[], &[1, 0, 0, 0, 0, 0, 0, 0]),
+            r#""0x0100000000000000""#
+        );
     }
 }

@@ -61,7 +61,12 @@ impl Fake {
     }
 
     fn last_request(&self) -> String {
-        self.seen.lock().unwrap().last().cloned().unwrap_or_default()
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -124,37 +129,64 @@ async fn json_commands() {
     let plain = JsonArgs { json: false };
     let text = run!(cmd_roots, plain, api);
     assert_eq!(text.unwrap(), "foo (subscribed)\nbar\n");
-    let sub = RootArgs { root: "foo".into(), json: false };
+    let sub = RootArgs {
+        root: "foo".into(),
+        json: false,
+    };
     let text = run!(cmd_subscribe, sub, api);
     assert_eq!(text.unwrap(), "Ok\n");
-    let sub = RootArgs { root: "foo".into(), json: true };
+    let sub = RootArgs {
+        root: "foo".into(),
+        json: true,
+    };
     let text = run!(cmd_subscribe, sub, api);
     assert_eq!(text.unwrap(), "\"Ok\"\n");
-    let list = RootArgs { root: "foo".into(), json: false };
+    let list = RootArgs {
+        root: "foo".into(),
+        json: false,
+    };
     let text = run!(cmd_list, list, api);
     assert_eq!(text.unwrap(), "foo/README.md\nfoo/dir1/ds-2d.b2nd\n");
-    let url = PathArgs { path: "foo".into(), json: true };
+    let url = PathArgs {
+        path: "foo".into(),
+        json: true,
+    };
     let text = run!(cmd_url, url, api);
     assert_eq!(text.unwrap(), "[\"http://localhost:8001\"]\n");
-    let info = PathArgs { path: "foo/README.md".into(), json: false };
+    let info = PathArgs {
+        path: "foo/README.md".into(),
+        json: false,
+    };
     let text = run!(cmd_info, info, api);
     let text = text.unwrap();
-    assert!(text.starts_with("Getting info for foo/README.md\n{\n  \"nbytes\": 63"), "{text}");
+    assert!(
+        text.starts_with("Getting info for foo/README.md\n{\n  \"nbytes\": 63"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn errors() {
     let fake = Fake::start().await;
     let api = fake.api();
-    let sub = RootArgs { root: "nope".into(), json: false };
+    let sub = RootArgs {
+        root: "nope".into(),
+        json: false,
+    };
     let r = run!(cmd_subscribe, sub, api);
     match r {
-        Err(CliError::Status { status: 404, message }) => {
+        Err(CliError::Status {
+            status: 404,
+            message,
+        }) => {
             assert_eq!(message, "nope not known by the broker");
         }
         other => panic!("{other:?}"),
     }
-    let info = PathArgs { path: "foo/broken".into(), json: false };
+    let info = PathArgs {
+        path: "foo/broken".into(),
+        json: false,
+    };
     let r = run!(cmd_info, info, api);
     assert_eq!(r.unwrap_err().to_string(), "500 Internal Server Error");
 
@@ -171,21 +203,30 @@ async fn errors() {
 async fn show_sends_slices_and_decodes() {
     let fake = Fake::start().await;
     let api = fake.api();
-    let show = ShowArgs { dataset: "foo/dir1/ds-2d.b2nd[0:2, 4:8]".into(), json: false };
+    let show = ShowArgs {
+        dataset: "foo/dir1/ds-2d.b2nd[0:2, 4:8]".into(),
+        json: false,
+    };
     let text = run!(cmd_show, show, api);
     assert_eq!(text.unwrap(), "[[0,1,2,3],[4,5,6,7]]\n");
     assert_eq!(
         fake.last_request(),
         "GET /api/fetch/foo/dir1/ds-2d.b2nd?slice_=0%3A2%2C+4%3A8&prefer_schunk=true HTTP/1.1"
     );
-    let show = ShowArgs { dataset: "foo/README.md".into(), json: false };
+    let show = ShowArgs {
+        dataset: "foo/README.md".into(),
+        json: false,
+    };
     let text = run!(cmd_show, show, api);
     assert_eq!(text.unwrap(), "Example\n");
     assert_eq!(
         fake.last_request(),
         "GET /api/fetch/foo/README.md?prefer_schunk=true HTTP/1.1"
     );
-    let show = ShowArgs { dataset: "foo/README.md[2:9]".into(), json: true };
+    let show = ShowArgs {
+        dataset: "foo/README.md[2:9]".into(),
+        json: true,
+    };
     let text = run!(cmd_show, show, api);
     assert_eq!(text.unwrap(), "\"Example\"\n");
 }

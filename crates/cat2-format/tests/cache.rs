@@ -285,3 +285,28 @@ fn metadata_that_contradicts_its_metalayer_is_refused_without_touching_the_cache
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left behind");
 }
+
+#[test]
+fn empty_super_chunks_and_plain_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.cframe");
+    std::fs::write(&p, cat2_format::encode::schunk_cframe(1, b"").unwrap()).unwrap();
+    let ds = Dataset::open_as(&p, Kind::Frame).unwrap();
+    assert_eq!(ds.nchunks(), 0);
+    assert!(
+        ds.read(&Selection::all(ds.layout().shape()))
+            .unwrap()
+            .is_empty()
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    let src = Dataset::open(&empty).unwrap();
+    let cache = CacheFile::create(&dir.path().join("empty.txt.b2"), src.meta()).unwrap();
+    assert!(cache.is_complete());
+    assert!(
+        cache
+            .read(&Selection::all(cache.layout().shape()))
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -155,9 +155,13 @@ impl Meta {
             None => {
                 let nitems = u64::try_from(self.nbytes).map_err(|_| self.bad("negative nbytes"))?
                     / typesize as u64;
-                let chunk_items = u64::try_from(self.chunksize)
-                    .map_err(|_| self.bad("negative chunksize"))?
-                    / typesize as u64;
+                // An empty super-chunk has no chunk size yet (c-blosc2 says -1).
+                let chunk_items = if self.nbytes == 0 {
+                    0
+                } else {
+                    u64::try_from(self.chunksize).map_err(|_| self.bad("negative chunksize"))?
+                        / typesize as u64
+                };
                 if chunk_items == 0 && nitems > 0 {
                     return Err(self.bad("chunksize smaller than typesize"));
                 }

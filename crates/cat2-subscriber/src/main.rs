@@ -48,21 +48,21 @@ async fn main() -> anyhow::Result<()> {
             .or(get("loglevel")?)
             .unwrap_or_else(|| "warn".into()),
     );
-    let mut cfg = cat2_subscriber::Config::default();
-    cfg.http = a
-        .http
-        .or(get("http")?)
-        .unwrap_or_else(|| "localhost:8002".into());
-    cfg.statedir = a
-        .statedir
-        .or(get("statedir")?.map(PathBuf::from))
-        .unwrap_or_else(|| match id {
-            Some(i) => PathBuf::from(format!("_caterva2/sub.{i}")),
-            None => PathBuf::from("_caterva2/sub"),
-        });
-    if let Some(i) = id {
-        cfg.id = i.to_owned();
-    }
+    let mut cfg = cat2_subscriber::Config {
+        http: a
+            .http
+            .or(get("http")?)
+            .unwrap_or_else(|| "localhost:8002".into()),
+        statedir: a
+            .statedir
+            .or(get("statedir")?.map(PathBuf::from))
+            .unwrap_or_else(|| match id {
+                Some(i) => PathBuf::from(format!("_caterva2/sub.{i}")),
+                None => PathBuf::from("_caterva2/sub"),
+            }),
+        id: id.unwrap_or("default").to_owned(),
+        ..Default::default()
+    };
     let timeout = match a.timeout {
         Some(t) => Some(t),
         None => get("timeout")?
