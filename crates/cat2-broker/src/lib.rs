@@ -31,6 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use registry::Registry;
 
+/// Longest each shutdown step may take (the whole stop stays under 2 s).
+const SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// Broker settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -157,11 +160,12 @@ pub async fn run(
         }
     }
     stop.cancel();
-    let _ = service.stop().await;
+    // Bounded: with NATS down these would wait for a reconnection that may never come.
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, service.stop()).await;
     if let Some(t) = http_task {
-        let _ = t.await;
+        let _ = tokio::time::timeout(SHUTDOWN_STEP * 2, t).await;
     }
-    let _ = nats.flush().await;
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
     tracing::info!("broker stopped");
     Ok(())
 }

@@ -35,6 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 use state::{Datasets, Failed};
 
+/// Longest each shutdown step may take (the whole stop stays under 2 s).
+const SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// Publisher settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -201,12 +204,13 @@ pub async fn run(
         }
     }
     stop.cancel();
-    let _ = service.stop().await;
-    let _ = heartbeat.await;
+    // Bounded: with NATS down these would wait for a reconnection that may never come.
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, service.stop()).await;
+    heartbeat.abort();
     if let Some(t) = http_task {
-        let _ = t.await;
+        let _ = tokio::time::timeout(SHUTDOWN_STEP * 2, t).await;
     }
-    let _ = nats.flush().await;
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
     tracing::info!("publisher stopped");
     Ok(())
 }
@@ -221,7 +225,7 @@ async fn announce(nats: &async_nats::Client, root: &RootName, changes: &[Change]
             tracing::warn!(error = %e, "cannot announce a change");
         }
     }
-    let _ = nats.flush().await;
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
 }
 
 /// Registers with the broker, then heartbeats at the pace it asks for.

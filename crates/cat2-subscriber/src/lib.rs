@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
+/// Longest each shutdown step may take (the whole stop stays under 2 s).
+const SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// Subscriber settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -181,13 +184,15 @@ pub async fn run(
         }
     }
     stop.cancel();
-    let _ = service.stop().await;
-    match http.await {
-        Ok(Err(e)) => return Err(SubscriberError::Http(e)),
-        Err(e) => tracing::error!(error = %e, "http task failed"),
-        Ok(Ok(())) => {}
+    // Bounded: with NATS down these would wait for a reconnection that may never come.
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, service.stop()).await;
+    match tokio::time::timeout(SHUTDOWN_STEP * 2, http).await {
+        Ok(Ok(Err(e))) => return Err(SubscriberError::Http(e)),
+        Ok(Err(e)) => tracing::error!(error = %e, "http task failed"),
+        Ok(Ok(Ok(()))) => {}
+        Err(_) => tracing::warn!("requests still running at shutdown were dropped"),
     }
-    let _ = nats.flush().await;
+    let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
     tracing::info!("subscriber stopped");
     Ok(())
 }
