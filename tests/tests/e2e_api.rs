@@ -28,7 +28,7 @@ async fn quickstart_through_the_rest_api() {
     .await;
     assert_eq!(
         roots["foo"],
-        json!({"name": "foo", "http": pub_http, "subscribed": null})
+        json!({"name": "foo", "http": pub_http, "subscribed": null, "online": true})
     );
 
     let r = http
@@ -357,4 +357,137 @@ async fn services_are_discoverable_named_and_stop_cleanly() {
             "{what} took {took:?} to stop without NATS"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_for_one_chunk_fetch_it_once() {
+    let mut c = Cluster::new(&[]);
+    let root = c.path("once");
+    std::fs::create_dir_all(&root).unwrap();
+    let data: Vec<u8> = (0..4_000_000u32).flat_map(u32::to_le_bytes).collect();
+    cat2_format::encode::write_b2nd_file(
+        &root.join("a.b2nd"),
+        "<u4",
+        &[4_000_000],
+        &[1_000_000],
+        &[100_000],
+        &data,
+        &[],
+    )
+    .unwrap();
+    let _bro = c.broker();
+    let _publ = c.publisher("once", &root, "a", false);
+    let sub = c.subscriber(10.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = reqwest::Client::new();
+    wait_until("subscribed", Duration::from_secs(10), || async {
+        let r = http
+            .post(format!("{base}/api/subscribe/once"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let fetches = (0..8).map(|i| {
+        let (http, base) = (http.clone(), base.clone());
+        tokio::spawn(async move {
+            let url = format!(
+                "{base}/api/fetch/once/a.b2nd?slice_={}:{}&prefer_schunk=true",
+                1_000_000 + i,
+                1_000_010 + i
+            );
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            decode_frame(&r.bytes().await.unwrap()).1
+        })
+    });
+    for (i, f) in futures::future::join_all(fetches)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let start = (1_000_000 + i) * 4;
+        assert_eq!(f.unwrap(), &data[start..start + 40]);
+    }
+    // The publisher's own statistics ($SRV.STATS, ADR-32): one chunk request served.
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    let stats = nats
+        .request("$SRV.STATS.cat2-publisher", bytes::Bytes::new())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let chunks = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "chunks")
+        .unwrap();
+    assert_eq!(chunks["num_requests"], 1, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_quickstart_steps() {
+    let mut c = Cluster::new(&[]);
+    let _bro = c.broker();
+    let _publ = c.publisher("foo", &example(), "a", true);
+    let sub = c.subscriber(10.0);
+    let host = sub.http.clone().unwrap();
+    let out = c.path("downloads");
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(cat2_e2e::cluster::bin("cat2cli"))
+            .arg("--host")
+            .arg(&host)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    wait_until("foo announced", Duration::from_secs(10), || async {
+        let (code, stdout, _) = cli(&["roots"]);
+        (code == Some(0) && stdout.lines().any(|l| l == "foo")).then_some(())
+    })
+    .await;
+    assert_eq!(cli(&["subscribe", "foo"]).1.trim(), "Ok");
+    assert!(cli(&["roots"]).1.lines().any(|l| l == "foo (subscribed)"));
+    assert!(
+        cli(&["list", "foo"])
+            .1
+            .lines()
+            .any(|l| l == "foo/dir1/ds-2d.b2nd")
+    );
+    assert!(cli(&["url", "foo"]).1.starts_with("http://127.0.0.1:"));
+    let (code, info, _) = cli(&["info", "foo/ds-1d.b2nd", "--json"]);
+    assert_eq!(code, Some(0));
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["shape"], json!([1000]));
+    let (code, shown, _) = cli(&["show", "foo/ds-1d.b2nd[10:15]"]);
+    assert_eq!((code, shown.trim()), (Some(0), "[10,11,12,13,14]"));
+    assert_eq!(
+        cli(&["show", "foo/README.md"]).1,
+        cat2_format::example::README.to_owned() + "\n"
+    );
+    let (code, _, _) = cli(&["download", "foo/dir1/ds-2d.b2nd", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    let got = std::fs::read(out.join("foo/dir1/ds-2d.b2nd")).unwrap();
+    assert_eq!(
+        decode_frame(&got).1,
+        (0..200u16).flat_map(u16::to_le_bytes).collect::<Vec<u8>>()
+    );
+    let (code, _, _) = cli(&["download", "foo/README.md", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        std::fs::read_to_string(out.join("foo/README.md")).unwrap(),
+        cat2_format::example::README
+    );
+    let (code, _, err) = cli(&["show", "foo/ds-1d.b2nd[::2]"]);
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("Error: "), "{err}");
+    let (code, _, err) = cli(&["info", "foo/nope.b2nd"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("Not Found"), "{err}");
 }

@@ -145,9 +145,10 @@ async fn changes_in_a_root_reach_the_subscriber_within_2_s() {
     let mut c = Cluster::new(&[]);
     let root = c.path("live");
     copy_example(&root);
-    let _bro = c.broker();
+    // Publisher and subscriber start before the broker: they wait for it by themselves.
     let _publ = c.publisher("live", &root, "a", false);
     let sub = c.subscriber(5.0);
+    let _bro = c.broker();
     let base = format!("http://{}", sub.http.clone().unwrap());
     let http = reqwest::Client::new();
     subscribe(&http, &base, "live").await;
@@ -209,7 +210,7 @@ async fn restarts_and_outages() {
     let mut c = Cluster::new(&[]);
     let root = c.path("r");
     copy_example(&root);
-    let _bro = c.broker();
+    let mut bro = c.broker();
     let mut publ = c.publisher("r", &root, "a", false);
     let mut sub = c.subscriber(2.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
@@ -226,6 +227,19 @@ async fn restarts_and_outages() {
     assert_eq!(roots["r"]["subscribed"], true);
     let (s, _) = get_json(&http, &format!("{base}/api/list/r")).await;
     assert_eq!(s, 200);
+
+    // The broker restarts: its registry is kept.
+    bro.terminate();
+    let _bro = c.broker();
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    let client = cat2_client::Client::new(nats, Duration::from_secs(2));
+    let roots = wait_until(
+        "the restarted broker answers",
+        Duration::from_secs(10),
+        || async { client.roots().await.ok() },
+    )
+    .await;
+    assert!(roots.roots.iter().any(|r| r.name == "r"), "{roots:?}");
 
     // nats-server restarts: everyone reconnects by themselves.
     c.nats.restart();
@@ -254,8 +268,14 @@ async fn restarts_and_outages() {
             .collect::<Vec<u8>>()
     );
 
-    // The publisher goes away: cached data is still served; the rest is a 503 in time.
+    // The publisher goes away: the root is shown offline, not forgotten; cached data is still
+    // served; the rest is a 503 in time.
     publ.kill();
+    wait_until("root shown offline", Duration::from_secs(8), || async {
+        let (_, v) = get_json(&http, &format!("{base}/api/roots")).await;
+        (v["r"]["online"] == false).then_some(())
+    })
+    .await;
     let (s, b) = fetch(&http, &base, "r/ds-1d.b2nd", "10:20").await;
     assert_eq!(s, 200, "cached chunks served without the publisher");
     assert_eq!(

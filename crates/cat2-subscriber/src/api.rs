@@ -42,7 +42,9 @@ async fn roots(State(sub): Shared) -> Json<serde_json::Value> {
         .values()
         .map(|r| {
             let subscribed = if r.subscribed { serde_json::Value::Bool(true) } else { serde_json::Value::Null };
-            let v = serde_json::json!({"name": r.name, "http": r.http.clone().unwrap_or_default(), "subscribed": subscribed});
+            let v = serde_json::json!({
+                "name": r.name, "http": r.http.clone().unwrap_or_default(), "subscribed": subscribed, "online": r.online,
+            });
             (r.name.clone(), v)
         })
         .collect();
