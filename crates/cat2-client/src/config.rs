@@ -249,3 +249,39 @@ mod tests {
         assert!(Conf::load(Some(Path::new("/nonexistent/caterva2.toml"))).is_err());
     }
 }
+
+#[cfg(test)]
+mod sample {
+    use super::*;
+
+    /// The documented sample parses and says what the defaults are.
+    #[test]
+    fn sample_configuration() {
+        let c = Conf::parse(include_str!("../../../caterva2.sample.toml")).unwrap();
+        assert_eq!(
+            c.get("broker", "http").unwrap().as_deref(),
+            Some("localhost:8000")
+        );
+        assert_eq!(
+            c.get_for("publisher", None, "http").unwrap().as_deref(),
+            Some("localhost:8001")
+        );
+        assert_eq!(
+            c.get_for("publisher", Some("1"), "root")
+                .unwrap()
+                .as_deref(),
+            Some("root-example")
+        );
+        assert_eq!(
+            c.get_for("subscriber", None, "http").unwrap().as_deref(),
+            Some("localhost:8002")
+        );
+        assert_eq!(
+            c.get_for("subscriber", Some("1"), "http")
+                .unwrap()
+                .as_deref(),
+            Some("localhost:8012")
+        );
+        assert_eq!(c.nats(None).unwrap().url, NatsConfig::DEFAULT_URL);
+    }
+}

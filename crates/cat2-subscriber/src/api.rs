@@ -251,8 +251,10 @@ async fn download(State(sub): Shared, Path(path): Path<String>) -> Result<Json<S
     let c = ensure_sel(&sub, &path, c, &all).await?;
     let suffix = if c.kind == Kind::File { ".b2" } else { "" };
     Ok(Json(format!(
-        "http://{}/files/{}/{}{suffix}",
-        sub.cfg.http, c.root, c.rel
+        "{}files/{}/{}{suffix}",
+        sub.cfg.url_base(),
+        c.root,
+        c.rel
     )))
 }
 

@@ -41,8 +41,11 @@ const SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_millis(400)
 pub struct Config {
     /// Where the cache and the state live.
     pub statedir: PathBuf,
-    /// The `HOST:PORT` clients use to reach us (download URLs are built from it).
+    /// The `HOST:PORT` it listens on (and, without `url`, that clients use to reach it).
     pub http: String,
+    /// Public URL base clients use (`http://host:port/`, Caterva2 2024's `--url`): download
+    /// URLs are built from it. `None`: `http://<http>/`.
+    pub url: Option<String>,
     /// This instance's id (its NATS status endpoint is `cat2.v1.sub.<id>.status`).
     pub id: String,
     /// How long a request may wait for upstream.
@@ -58,10 +61,22 @@ impl Default for Config {
         Self {
             statedir: PathBuf::from("_caterva2/sub"),
             http: "localhost:8002".into(),
+            url: None,
             id: "default".into(),
             timeout: Duration::from_secs(10),
             parallel_fetches: 16,
             max_fetch_bytes: 1 << 30,
+        }
+    }
+}
+
+impl Config {
+    /// The public URL base, ending in `/`.
+    pub fn url_base(&self) -> String {
+        match &self.url {
+            Some(u) if u.ends_with('/') => u.clone(),
+            Some(u) => format!("{u}/"),
+            None => format!("http://{}/", self.http),
         }
     }
 }

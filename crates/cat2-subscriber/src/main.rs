@@ -22,6 +22,10 @@ struct Args {
     /// HTTP address of the REST API [default: `http`, else localhost:8002].
     #[arg(long)]
     http: Option<String>,
+    /// Public URL base for download links, e.g. http://data.example.org:8002/
+    /// [default: `url`, else http://<http>/].
+    #[arg(long)]
+    url: Option<String>,
     /// State directory (cache included) [default: `statedir`, else _caterva2/sub[.ID]].
     #[arg(long)]
     statedir: Option<PathBuf>,
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
                 None => PathBuf::from("_caterva2/sub"),
             }),
         id: id.unwrap_or("default").to_owned(),
+        url: a.url.or(get("url")?),
         ..Default::default()
     };
     let timeout = match a.timeout {
