@@ -106,20 +106,22 @@ impl Client {
         let req = async_nats::Request::new()
             .payload(payload)
             .timeout(Some(self.timeout));
-        let reply = self
-            .nats
-            .send_request(subject.clone(), req)
-            .await
-            .map_err(|e| match e.kind() {
-                async_nats::RequestErrorKind::TimedOut => ClientError::Timeout {
-                    subject: subject.clone(),
-                    timeout: self.timeout,
-                },
-                async_nats::RequestErrorKind::NoResponders => {
-                    ClientError::Unavailable(format!("nobody serves {subject}"))
-                }
-                _ => ClientError::Unavailable(format!("nats: {e}")),
-            })?;
+        let timed_out = || ClientError::Timeout {
+            subject: subject.clone(),
+            timeout: self.timeout,
+        };
+        // The whole call is bounded: sending can wait too (e.g. while reconnecting).
+        let reply =
+            tokio::time::timeout(self.timeout, self.nats.send_request(subject.clone(), req))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| match e.kind() {
+                    async_nats::RequestErrorKind::TimedOut => timed_out(),
+                    async_nats::RequestErrorKind::NoResponders => {
+                        ClientError::Unavailable(format!("nobody serves {subject}"))
+                    }
+                    _ => ClientError::Unavailable(format!("nats: {e}")),
+                })?;
         if let Some(e) = service_error(reply.headers.as_ref()) {
             return Err(e);
         }
@@ -311,7 +313,8 @@ impl ChunkStream {
             if size > MAX_CHUNK_BYTES {
                 return Err(self.protocol(format!("chunk of {size} bytes")));
             }
-            let mut buf = BytesMut::with_capacity(size as usize);
+            // Announced sizes are not trusted for allocation beyond a few parts.
+            let mut buf = BytesMut::with_capacity((size as usize).min(msg.payload.len() * 4));
             buf.extend_from_slice(&msg.payload);
             self.current = Some((n, 1, count, buf));
             return Ok(None);
@@ -332,6 +335,7 @@ impl ChunkStream {
             return Ok(None);
         }
         let (n, _, _, buf) = self.current.take().expect("just matched");
+
         self.pending.remove(&n);
         Ok(Some((n, buf.freeze())))
     }

@@ -34,6 +34,13 @@ use crate::frame::Frame;
 const FRAME_LEN_AT: u64 = 0x10;
 const CBYTES_AT: u64 = 0x27;
 
+/// A chunk [`CacheFile::verify`] accepted, ready for [`CacheFile::put_verified`].
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'a> {
+    nchunk: u64,
+    raw: &'a [u8],
+}
+
 /// A cache file being filled.
 #[derive(Debug)]
 pub struct CacheFile {
@@ -163,25 +170,57 @@ impl CacheFile {
     }
 
     /// Stores the raw compressed chunk `nchunk` after checking it decodes to exactly the size
-    /// this dataset's chunk `nchunk` has. Re-putting a filled chunk replaces it. Not durable
-    /// until [`CacheFile::flush`].
+    /// this dataset's chunk `nchunk` has ([`CacheFile::verify`]). Chunks of one version never
+    /// change, so putting a chunk that is already filled does nothing. Not durable until
+    /// [`CacheFile::flush`].
     ///
     /// # Errors
     /// [`FormatError::NoSuchChunk`], [`FormatError::BadChunk`] (the file is left as it was);
     /// I/O errors.
     pub fn put(&mut self, nchunk: u64, raw: &[u8]) -> Result<(), FormatError> {
-        let expected = self.meta.chunk_nbytes(nchunk)?;
+        let checked = Self::verify(&self.meta, nchunk, raw)?;
+        self.put_verified(checked)
+    }
+
+    /// Checks that `raw` is a whole, safe chunk `nchunk` of a dataset with `meta`, by decoding
+    /// it. Needs no access to the file: callers verify outside their locks, then
+    /// [`CacheFile::put_verified`] only writes.
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`], [`FormatError::BadChunk`].
+    pub fn verify<'a>(
+        meta: &Meta,
+        nchunk: u64,
+        raw: &'a [u8],
+    ) -> Result<Verified<'a>, FormatError> {
+        let expected = meta.chunk_nbytes(nchunk)?;
         // Decoding proves the chunk whole and of the right size: nothing that would fail to
         // decode later is stored (the bytes stored are still the raw ones).
         match chunk::decompress(nchunk, raw, expected) {
-            Ok(_) => {}
-            Err(FormatError::ChunkUnavailable { .. }) => {
-                return Err(FormatError::BadChunk {
-                    nchunk,
-                    reason: "an uninitialised chunk".into(),
-                });
-            }
-            Err(e) => return Err(e),
+            Ok(_) => Ok(Verified { nchunk, raw }),
+            Err(FormatError::ChunkUnavailable { .. }) => Err(FormatError::BadChunk {
+                nchunk,
+                reason: "an uninitialised chunk".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a chunk [`CacheFile::verify`] accepted (see [`CacheFile::put`]).
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`] (verified against other metadata); I/O errors.
+    pub fn put_verified(&mut self, chunk: Verified<'_>) -> Result<(), FormatError> {
+        let Verified { nchunk, raw } = chunk;
+        let n = usize::try_from(nchunk)
+            .ok()
+            .filter(|n| *n < self.frame.offsets.len());
+        let n = n.ok_or(FormatError::NoSuchChunk {
+            nchunk,
+            nchunks: self.nchunks(),
+        })?;
+        if self.frame.offsets[n] >= 0 {
+            return Ok(());
         }
         if !self.dirty {
             // Mark the frame torn until the next flush.
@@ -195,13 +234,16 @@ impl CacheFile {
         f.file
             .write_all_at(raw, f.data_end)
             .map_err(FormatError::io(&f.path))?;
-        let n = nchunk as usize;
-        if f.offsets[n] < 0 {
-            self.filled += 1;
-        }
+        self.filled += 1;
         f.offsets[n] = (f.data_end - f.header_len) as i64;
         f.data_end += raw.len() as u64;
         Ok(())
+    }
+
+    /// Whether chunks were put since the last flush (the file on disk is then not a valid
+    /// frame).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     /// Writes the index, the trailer and the header: afterwards the file is a valid frame

@@ -27,7 +27,7 @@ mod ffi;
 mod frame;
 mod plain;
 
-pub use cache::CacheFile;
+pub use cache::{CacheFile, Verified};
 pub use cat2_proto::meta::{ArrayMeta, CParams, Kind, Layer, Meta};
 pub use dataset::{Dataset, kind_of};
 pub use error::FormatError;

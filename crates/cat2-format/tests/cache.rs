@@ -251,8 +251,12 @@ fn a_torn_file_is_detected_even_when_it_does_not_grow() {
     }
     cache.flush().unwrap();
     let len = std::fs::metadata(&path).unwrap().len();
-    // Re-put a small chunk: it lands where the index was; the file may not grow.
+    // Re-putting a filled chunk changes nothing: chunks of a version never change.
     cache.put(0, &src.raw_chunk(0).unwrap()).unwrap();
+    assert!(!cache.is_dirty());
+    // A new small chunk lands where the index was; the file may not grow.
+    cache.put(8, &src.raw_chunk(8).unwrap()).unwrap();
+    assert!(cache.is_dirty());
     std::mem::forget(cache);
     assert!(std::fs::metadata(&path).unwrap().len() <= len + 2000);
     assert!(

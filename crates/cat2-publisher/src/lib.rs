@@ -177,6 +177,7 @@ pub async fn run(
     });
     let mut scan_tick = tokio::time::interval(cfg.scan_interval);
     scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut scanning: Option<tokio::task::JoinHandle<(Failed, Vec<Change>)>> = None;
     tokio::pin!(shutdown);
     tracing::info!(root = %cfg.name, dir = %root.display(), datasets = datasets.list().len(), "publisher running");
     loop {
@@ -187,10 +188,18 @@ pub async fn run(
             Some(req) = chunks.next() => {
                 tokio::spawn(serve::chunks(req, datasets.clone(), nats.clone()));
             }
-            _ = scan_tick.tick() => {
+            // Rescans run on the blocking pool while requests keep being served.
+            _ = scan_tick.tick(), if scanning.is_none() => {
                 let (r, d) = (root.clone(), datasets.clone());
                 let mut f = std::mem::take(&mut failed);
-                match tokio::task::spawn_blocking(move || { let c = state::refresh(&r, &d, &mut f); (f, c) }).await {
+                scanning = Some(tokio::task::spawn_blocking(move || {
+                    let c = state::refresh(&r, &d, &mut f);
+                    (f, c)
+                }));
+            }
+            scanned = async { scanning.as_mut().expect("guarded by the condition").await }, if scanning.is_some() => {
+                scanning = None;
+                match scanned {
                     Ok((f, changes)) => {
                         failed = f;
                         if !changes.is_empty() {

@@ -36,7 +36,7 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
 }
 
 async fn roots(State(sub): Shared) -> Json<serde_json::Value> {
-    let state = sub.state.lock().expect("state lock");
+    let state = sub.state();
     let map: serde_json::Map<String, serde_json::Value> = state
         .roots
         .values()
@@ -60,12 +60,7 @@ async fn subscribe(
     Path(name): Path<String>,
 ) -> Result<Json<&'static str>, ApiError> {
     let root = root_name(&name)?;
-    let known = sub
-        .state
-        .lock()
-        .expect("state lock")
-        .roots
-        .contains_key(root.as_str());
+    let known = sub.state().roots.contains_key(root.as_str());
     if !known {
         // Maybe announced while we were away from the broker.
         let _ = sub.refresh_roots().await;
@@ -76,7 +71,7 @@ async fn subscribe(
 
 async fn list(State(sub): Shared, Path(name): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
     let root = root_name(&name)?;
-    let state = sub.state.lock().expect("state lock");
+    let state = sub.state();
     let r = state
         .roots
         .get(root.as_str())
@@ -95,7 +90,7 @@ async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<Vec<St
         ),
         None => (root_name(&path)?, None),
     };
-    let state = sub.state.lock().expect("state lock");
+    let state = sub.state();
     let r = state
         .roots
         .get(root.as_str())
@@ -123,7 +118,10 @@ async fn info(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let c = open(&sub, &path).await?;
     let urlpath = sub.cache_path(&c.root, &c.rel).display().to_string();
-    let info = c.file.read().expect("cache lock").meta().info(&urlpath);
+    // `cbytes` tells how much is cached: read it from the file (on the blocking pool).
+    let info = tokio::task::spawn_blocking(move || c.read_file().meta().info(&urlpath))
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(info))
 }
 
@@ -138,29 +136,28 @@ fn parse_bool(v: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// Fills every chunk `sel` needs, retrying once when the dataset changed meanwhile.
+/// Fills every chunk `sel` needs (within the request timeout, or, for whole datasets, for as
+/// long as publishers keep sending), trying the new version once when the dataset changed
+/// meanwhile.
 async fn ensure_sel(
     sub: &Arc<Sub>,
     path: &str,
     c: Arc<Cached>,
     sel: &Selection,
+    whole: bool,
 ) -> Result<Arc<Cached>, ApiError> {
-    let chunks = c
-        .file
-        .read()
-        .expect("cache lock")
-        .layout()
-        .chunks_touching(sel);
-    match sub.ensure(&c, chunks.clone()).await {
+    let deadline = (!whole).then(|| tokio::time::Instant::now() + sub.cfg.timeout);
+    let chunks = c.layout.chunks_touching(sel);
+    match sub.ensure(&c, chunks.clone(), deadline).await {
         Ok(()) => Ok(c),
         Err(first) => {
             // A change notification may have replaced the cache meanwhile: try the new one.
             let (root, rel, etag) = sub.resolve(path)?;
-            if etag == c.etag {
+            if etag == c.etag || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Err(first);
             }
             let c2 = sub.cached(&root, &rel, &etag).await?;
-            sub.ensure(&c2, chunks).await?;
+            sub.ensure(&c2, chunks, deadline).await?;
             Ok(c2)
         }
     }
@@ -176,40 +173,33 @@ async fn fetch(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let prefer = q.get("prefer_schunk").map(|v| parse_bool(v)).transpose()?;
     let c = open(&sub, &path).await?;
-    let (layout, meta) = {
-        let f = c.file.read().expect("cache lock");
-        (f.layout().clone(), f.meta().clone())
-    };
+    // Caterva2 2024.x clients (no prefer_schunk) get whole datasets as the file itself.
+    if prefer.is_none() && spec.is_empty() {
+        return whole_file(&sub, &path, c, req).await;
+    }
     let sel = match c.kind {
-        Kind::Array => Selection::new(&spec, layout.shape()),
-        _ => Selection::new_items(&spec, layout.shape().first().copied().unwrap_or(0)),
+        Kind::Array => Selection::new(&spec, c.layout.shape()),
+        _ => Selection::new_items(&spec, c.layout.shape().first().copied().unwrap_or(0)),
     }
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let bytes = sel.nitems().saturating_mul(layout.itemsize() as u64);
+    let bytes = sel.nitems().saturating_mul(c.layout.itemsize() as u64);
     if bytes > sub.cfg.max_fetch_bytes {
         return Err(ApiError::BadRequest(format!(
             "the result would take {bytes} bytes, more than {} allowed: use /api/download",
             sub.cfg.max_fetch_bytes
         )));
     }
-    // Caterva2 2024.x clients (no prefer_schunk) get whole datasets as the file itself.
-    if prefer.is_none() && spec.is_empty() {
-        return whole_file(&sub, &path, c, req).await;
-    }
-    let c = ensure_sel(&sub, &path, c, &sel).await?;
-    let read_sel = sel.clone();
-    let cc = c.clone();
-    let data =
-        tokio::task::spawn_blocking(move || cc.file.read().expect("cache lock").read(&read_sel))
-            .await
-            .map_err(ApiError::internal)??;
-    let typesize = layout.itemsize();
-    let dtype = meta.array.as_ref().map(|a| a.dtype.clone());
-    let shape = sel.shape();
-    let body = tokio::task::spawn_blocking(move || match dtype {
-        Some(dtype) => encode::b2nd_cframe(&dtype, &shape, &data),
-        None if prefer.is_some() => encode::single_chunk(typesize, &data),
-        None => encode::schunk_cframe(typesize, &data),
+    let c = ensure_sel(&sub, &path, c, &sel, false).await?;
+    let typesize = c.layout.itemsize();
+    let dtype = c.meta.array.as_ref().map(|a| a.dtype.clone());
+    let body = tokio::task::spawn_blocking(move || {
+        let data = c.read_file().read(&sel)?;
+        let shape = sel.shape();
+        match dtype {
+            Some(dtype) => encode::b2nd_cframe(&dtype, &shape, &data),
+            None if prefer.is_some() => encode::single_chunk(typesize, &data),
+            None => encode::schunk_cframe(typesize, &data),
+        }
     })
     .await
     .map_err(ApiError::internal)??;
@@ -217,15 +207,23 @@ async fn fetch(
 }
 
 /// Fills the whole dataset and serves its cache file (streamed from disk, ranges supported).
+/// Once complete a cache file never changes (chunks are never re-put), so streaming it while
+/// others read is safe.
 async fn whole_file(
     sub: &Arc<Sub>,
     path: &str,
     c: Arc<Cached>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let all = Selection::all(c.file.read().expect("cache lock").layout().shape());
-    let c = ensure_sel(sub, path, c, &all).await?;
+    let all = Selection::all(c.layout.shape());
+    let c = ensure_sel(sub, path, c, &all, true).await?;
     let file = sub.cache_path(&c.root, &c.rel);
+    // The file at that path must still be this version (a change may have replaced it).
+    if sub.resolve(path).map(|(_, _, etag)| etag).ok().as_deref() != Some(c.etag.as_str()) {
+        return Err(ApiError::Unavailable(format!(
+            "{path} changed on its publisher; retry"
+        )));
+    }
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -247,8 +245,8 @@ async fn whole_file(
 
 async fn download(State(sub): Shared, Path(path): Path<String>) -> Result<Json<String>, ApiError> {
     let c = open(&sub, &path).await?;
-    let all = Selection::all(c.file.read().expect("cache lock").layout().shape());
-    let c = ensure_sel(&sub, &path, c, &all).await?;
+    let all = Selection::all(c.layout.shape());
+    let c = ensure_sel(&sub, &path, c, &all, true).await?;
     let suffix = if c.kind == Kind::File { ".b2" } else { "" };
     Ok(Json(format!(
         "{}files/{}/{}{suffix}",

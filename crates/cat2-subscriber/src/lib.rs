@@ -149,7 +149,12 @@ pub async fn run(
     sub.spawn_resync(false);
 
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let mut was_connected = true;
+    // Every (re)connection bumps this counter: a reconnection, however brief, is noticed and
+    // followed by a revalidation (change messages sent meanwhile were lost).
+    let mut connects = nats
+        .statistics()
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed);
     tokio::pin!(shutdown);
     tracing::info!(http = %cfg.http, "subscriber running");
     loop {
@@ -158,7 +163,7 @@ pub async fn run(
             Some(msg) = events.next() => {
                 if let Ok(ev) = cat2_proto::decode::<RootEvent>("root event", &msg.payload) {
                     sub.learn_root(&ev.root);
-                    if ev.root.online && sub.state.lock().expect("state lock").roots.get(&ev.root.name).is_some_and(|r| r.subscribed) {
+                    if ev.root.online && sub.state().roots.get(&ev.root.name).is_some_and(|r| r.subscribed) {
                         // A publisher came back: catch up with what changed while it was away.
                         if let Ok(root) = RootName::new(&ev.root.name) {
                             let s = sub.clone();
@@ -183,11 +188,13 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 let connected = nats.connection_state() == async_nats::connection::State::Connected;
-                if connected && !was_connected {
+                let now = nats.statistics().connects.load(std::sync::atomic::Ordering::Relaxed);
+                if now > connects && connects > 0 {
                     tracing::info!("reconnected to nats: revalidating followed roots");
-                    sub.synced.lock().expect("synced lock").clear();
+                    sub.synced.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
                 }
-                was_connected = connected;
+                connects = now;
+                sub.save_state().await;
                 if connected {
                     let s = sub.clone();
                     tokio::spawn(async move {
@@ -199,6 +206,7 @@ pub async fn run(
         }
     }
     stop.cancel();
+    sub.save_state().await;
     // Bounded: with NATS down these would wait for a reconnection that may never come.
     let _ = tokio::time::timeout(SHUTDOWN_STEP, service.stop()).await;
     match tokio::time::timeout(SHUTDOWN_STEP * 2, http).await {

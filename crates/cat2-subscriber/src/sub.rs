@@ -4,9 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use cat2_array::ChunkLayout;
 use cat2_client::{Client, ClientError};
 use cat2_format::{CacheFile, Kind, kind_of};
 use cat2_proto::msg::ChunksRequest;
@@ -26,15 +28,36 @@ const STREAM_IDLE: Duration = Duration::from_secs(3);
 /// One dataset's cache file at one version.
 #[derive(Debug)]
 pub(crate) struct Cached {
+    /// Distinct per opened instance: single-flight keys use it, so a replaced cache file
+    /// never receives chunks meant for its successor.
+    pub(crate) id: u64,
     pub(crate) root: RootName,
     pub(crate) rel: DatasetPath,
     pub(crate) etag: String,
     pub(crate) kind: Kind,
-    /// Reads take the read lock; `put`/`flush` the write lock (only on the blocking pool).
-    pub(crate) file: RwLock<CacheFile>,
+    /// Immutable for a version: read without the lock.
+    pub(crate) meta: Meta,
+    pub(crate) layout: ChunkLayout,
+    /// Taken only on the blocking pool. Reads share it; `put_verified` and `flush` take it
+    /// briefly (chunks are verified before, outside it).
+    file: RwLock<CacheFile>,
 }
 
-type FlightKey = (String, String, u64);
+impl Cached {
+    /// The file, for reading (blocking: call on the blocking pool).
+    pub(crate) fn read_file(&self) -> RwLockReadGuard<'_, CacheFile> {
+        self.file.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_file(&self) -> RwLockWriteGuard<'_, CacheFile> {
+        self.file.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// (cache instance, chunk).
+type FlightKey = (u64, u64);
 type FlightResult = Option<Result<(), ApiError>>;
 
 /// The shared core (one per process, behind an `Arc`).
@@ -45,15 +68,19 @@ pub(crate) struct Sub {
     pub(crate) client: Client,
     /// Chunk streams: idle timeout, so a dead publisher is retried on another one.
     chunk_client: Client,
-    /// Persisted state. `std` mutex: short critical sections, never across `.await`.
-    pub(crate) state: Mutex<State>,
+    /// Persisted state. `std` mutex: short critical sections, never across `.await`; saved
+    /// by the periodic tick when `state_dirty`.
+    state: Mutex<State>,
+    state_dirty: AtomicBool,
     caches: Mutex<HashMap<(String, String), Arc<Cached>>>,
     inflight: Mutex<HashMap<FlightKey, watch::Receiver<FlightResult>>>,
     /// Bounds concurrent chunk requests to publishers.
     permits: Semaphore,
-    /// Serialises follows of one root.
+    /// Serialises the opening of cache files (rare), so each file has one instance.
+    opening: tokio::sync::Mutex<()>,
+    /// Serialises follows and changes of one root.
     root_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Roots brought up to date since start.
+    /// Roots brought up to date since start (or since the last reconnection).
     pub(crate) synced: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -69,11 +96,31 @@ impl Sub {
             chunk_client: Client::new(nats, STREAM_IDLE.min(cfg.timeout)),
             cfg,
             state: Mutex::new(state),
+            state_dirty: AtomicBool::new(false),
             caches: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             permits,
+            opening: tokio::sync::Mutex::new(()),
             root_locks: Mutex::new(HashMap::new()),
             synced: Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// The state (short critical sections only; mark it changed with [`Sub::state_changed`]).
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that the state must be saved (done off the request path, by [`Sub::save_state`]).
+    pub(crate) fn state_changed(&self) {
+        self.state_dirty.store(true, Ordering::Release);
+    }
+
+    /// Saves the state if it changed (on the blocking pool).
+    pub(crate) async fn save_state(self: &Arc<Self>) {
+        if self.state_dirty.swap(false, Ordering::AcqRel) {
+            let sub = self.clone();
+            let _ = tokio::task::spawn_blocking(move || sub.state().save()).await;
         }
     }
 
@@ -93,13 +140,13 @@ impl Sub {
     pub(crate) fn root_lock(&self, root: &RootName) -> Arc<tokio::sync::Mutex<()>> {
         self.root_locks
             .lock()
-            .expect("root locks")
+            .unwrap_or_else(PoisonError::into_inner)
             .entry(root.to_string())
             .or_default()
             .clone()
     }
 
-    /// Splits `root/rel...` into a root that is subscribed and a valid dataset path.
+    /// Splits `root/rel...` into a followed root, a valid dataset path, and its etag.
     pub(crate) fn resolve(&self, full: &str) -> Result<(RootName, DatasetPath, String), ApiError> {
         let (root, rel) = full
             .split_once('/')
@@ -108,7 +155,7 @@ impl Sub {
             .map_err(|_| ApiError::BadRequest(format!("Invalid path {full}")))?;
         let rel = DatasetPath::new(rel)
             .map_err(|_| ApiError::BadRequest(format!("Invalid path {full}")))?;
-        let state = self.state.lock().expect("state lock");
+        let state = self.state();
         let known = state
             .roots
             .get(root.as_str())
@@ -124,6 +171,14 @@ impl Sub {
         Ok((root, rel, etag))
     }
 
+    fn lookup(&self, root: &RootName, rel: &DatasetPath, etag: &str) -> Option<Arc<Cached>> {
+        let caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        caches
+            .get(&(root.to_string(), rel.to_string()))
+            .filter(|c| c.etag == etag)
+            .cloned()
+    }
+
     /// The cache of `root/rel` at `etag`: the open one, or the file on disk, or (when that is
     /// missing or torn) a new one made from the publisher's metadata.
     pub(crate) async fn cached(
@@ -132,15 +187,12 @@ impl Sub {
         rel: &DatasetPath,
         etag: &str,
     ) -> Result<Arc<Cached>, ApiError> {
-        let key = (root.to_string(), rel.to_string());
-        if let Some(c) = self
-            .caches
-            .lock()
-            .expect("caches lock")
-            .get(&key)
-            .filter(|c| c.etag == etag)
-        {
-            return Ok(c.clone());
+        if let Some(c) = self.lookup(root, rel, etag) {
+            return Ok(c);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(c) = self.lookup(root, rel, etag) {
+            return Ok(c);
         }
         let path = self.cache_path(root, rel);
         let kind = kind_of(std::path::Path::new(rel.as_str()));
@@ -155,7 +207,7 @@ impl Sub {
                 let meta = info
                     .meta
                     .ok_or_else(|| ApiError::internal("publisher sent no metadata"))?;
-                self.install(root, rel, &info.etag, meta).await
+                self.create(root, rel, &info.etag, meta).await
             }
         }
     }
@@ -169,21 +221,33 @@ impl Sub {
         file: CacheFile,
     ) -> Arc<Cached> {
         let c = Arc::new(Cached {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             root: root.clone(),
             rel: rel.clone(),
             etag: etag.to_owned(),
             kind,
+            meta: file.meta().clone(),
+            layout: file.layout().clone(),
             file: RwLock::new(file),
         });
-        self.caches
-            .lock()
-            .expect("caches lock")
-            .insert((root.to_string(), rel.to_string()), c.clone());
+        let mut caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        caches.insert((root.to_string(), rel.to_string()), c.clone());
         c
     }
 
     /// Creates (or replaces) the cache of `root/rel` for version `etag` with `meta`.
     pub(crate) async fn install(
+        &self,
+        root: &RootName,
+        rel: &DatasetPath,
+        etag: &str,
+        meta: Meta,
+    ) -> Result<Arc<Cached>, ApiError> {
+        let _opening = self.opening.lock().await;
+        self.create(root, rel, etag, meta).await
+    }
+
+    async fn create(
         &self,
         root: &RootName,
         rel: &DatasetPath,
@@ -208,11 +272,10 @@ impl Sub {
         .map_err(blocking_err)?
         .map_err(|e| ApiError::Unavailable(format!("unusable metadata for {root}/{rel}: {e}")))?;
         let c = self.insert(root, rel, etag, kind, file);
-        let mut state = self.state.lock().expect("state lock");
-        if let Some(r) = state.roots.get_mut(root.as_str()) {
+        if let Some(r) = self.state().roots.get_mut(root.as_str()) {
             r.datasets.insert(rel.to_string(), etag.to_owned());
         }
-        state.save();
+        self.state_changed();
         Ok(c)
     }
 
@@ -220,46 +283,54 @@ impl Sub {
     pub(crate) fn remove(&self, root: &RootName, rel: &str) {
         self.caches
             .lock()
-            .expect("caches lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(&(root.to_string(), rel.to_owned()));
         if let Ok(p) = DatasetPath::new(rel) {
             let _ = std::fs::remove_file(self.cache_path(root, &p));
         }
-        let mut state = self.state.lock().expect("state lock");
-        if let Some(r) = state.roots.get_mut(root.as_str()) {
+        if let Some(r) = self.state().roots.get_mut(root.as_str()) {
             r.datasets.remove(rel);
         }
-        state.save();
+        self.state_changed();
     }
 
-    /// Makes sure `chunks` of `c` are cached, fetching the missing ones (once, however many
-    /// requests need them) within the request deadline.
+    /// Makes sure `chunks` of `c` are cached and flushed, fetching the missing ones (once,
+    /// however many requests need them). With a `deadline`, fails past it; without one (whole
+    /// downloads), fails only when publishers stall for the request timeout.
     pub(crate) async fn ensure(
         self: &Arc<Self>,
         c: &Arc<Cached>,
         chunks: Vec<u64>,
+        deadline: Option<Instant>,
     ) -> Result<(), ApiError> {
-        let deadline = Instant::now() + self.cfg.timeout;
-        let missing: Vec<u64> = {
-            let f = c.file.read().expect("cache lock");
+        let cc = c.clone();
+        let missing: Vec<u64> = tokio::task::spawn_blocking(move || {
+            let f = cc.read_file();
             chunks.into_iter().filter(|n| !f.is_filled(*n)).collect()
-        };
+        })
+        .await
+        .map_err(blocking_err)?;
         if missing.is_empty() {
             return Ok(());
         }
-        let key = format!("{}/{}", c.root, c.rel);
         let mut mine = BTreeMap::new();
         let mut waits = Vec::new();
         {
-            let mut inflight = self.inflight.lock().expect("inflight lock");
+            let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
             for n in missing {
-                let k = (key.clone(), c.etag.clone(), n);
-                if let Some(rx) = inflight.get(&k) {
+                if let Some(rx) = inflight.get(&(c.id, n)) {
                     waits.push(rx.clone());
                 } else {
                     let (tx, rx) = watch::channel(None);
-                    inflight.insert(k, rx);
-                    mine.insert(n, tx);
+                    inflight.insert((c.id, n), rx);
+                    mine.insert(
+                        n,
+                        Flight {
+                            sub: self.clone(),
+                            key: (c.id, n),
+                            tx: Some(tx),
+                        },
+                    );
                 }
             }
         }
@@ -272,8 +343,13 @@ impl Sub {
                 .await
                 .map_err(|e| ApiError::internal(format!("fetch task failed: {e}")))?;
         }
+        let key = format!("{}/{}", c.root, c.rel);
         for mut rx in waits {
-            let waited = tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await;
+            let wait = rx.wait_for(Option::is_some);
+            let waited = match deadline {
+                Some(d) => tokio::time::timeout_at(d, wait).await,
+                None => Ok(wait.await),
+            };
             match waited {
                 Err(_) => {
                     return Err(ApiError::Timeout(format!(
@@ -295,31 +371,53 @@ impl Sub {
         }
         result
     }
+}
 
-    fn finish(&self, key: &FlightKey, tx: &watch::Sender<FlightResult>, r: Result<(), ApiError>) {
-        let _ = tx.send(Some(r));
-        self.inflight.lock().expect("inflight lock").remove(key);
+/// A chunk this task fetches for everyone: its waiters learn the outcome exactly once, and
+/// its single-flight entry goes away even if the task is cancelled or panics.
+struct Flight {
+    sub: Arc<Sub>,
+    key: FlightKey,
+    tx: Option<watch::Sender<FlightResult>>,
+}
+
+impl Flight {
+    fn finish(mut self, r: Result<(), ApiError>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Some(r));
+        }
     }
 }
 
-/// Fetches `chunks` of `c` from its publishers: batches of about [`BATCH_BYTES`], several at
-/// once, each retried (on another publisher of the queue group) until `deadline`.
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.sub
+            .inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Some(Err(ApiError::Unavailable(
+                "the chunk fetch was abandoned".into(),
+            ))));
+        }
+    }
+}
+
+/// Fetches `chunks` of `c`: batches of about [`BATCH_BYTES`], several at once, each retried
+/// (on another publisher of the queue group) while time remains.
 async fn fetch(
     sub: Arc<Sub>,
     c: Arc<Cached>,
-    chunks: BTreeMap<u64, watch::Sender<FlightResult>>,
-    deadline: Instant,
+    chunks: BTreeMap<u64, Flight>,
+    deadline: Option<Instant>,
 ) -> Result<(), ApiError> {
-    let chunk_bytes = {
-        let f = c.file.read().expect("cache lock");
-        u64::try_from(f.meta().chunksize).unwrap_or(1).max(1)
-    };
+    let chunk_bytes = u64::try_from(c.meta.chunksize).unwrap_or(1).max(1);
     let per_batch = (BATCH_BYTES / chunk_bytes).clamp(1, 256) as usize;
-    let all: Vec<(u64, watch::Sender<FlightResult>)> = chunks.into_iter().collect();
     let mut batches = Vec::new();
-    let mut it = all.into_iter().peekable();
+    let mut it = chunks.into_iter().peekable();
     while it.peek().is_some() {
-        batches.push(it.by_ref().take(per_batch).collect::<Vec<_>>());
+        batches.push(it.by_ref().take(per_batch).collect::<BTreeMap<_, _>>());
     }
     let results = futures::future::join_all(
         batches
@@ -327,80 +425,96 @@ async fn fetch(
             .map(|b| fetch_batch(&sub, &c, b, deadline)),
     )
     .await;
-    let flushed = {
-        let c = c.clone();
-        tokio::task::spawn_blocking(move || c.file.write().expect("cache lock").flush())
-            .await
-            .map_err(blocking_err)?
-    };
-    flushed.map_err(ApiError::from)?;
     results.into_iter().collect()
+}
+
+/// Verifies a chunk (decoding it, outside the lock), then stores it.
+async fn store(c: &Arc<Cached>, n: u64, bytes: bytes::Bytes) -> Result<(), ApiError> {
+    let cc = c.clone();
+    tokio::task::spawn_blocking(move || {
+        let checked = CacheFile::verify(&cc.meta, n, &bytes)
+            .map_err(|e| ApiError::Unavailable(format!("publisher sent a bad chunk {n}: {e}")))?;
+        cc.write_file()
+            .put_verified(checked)
+            .map_err(ApiError::from)
+    })
+    .await
+    .map_err(blocking_err)?
+}
+
+async fn flush(c: &Arc<Cached>) -> Result<(), ApiError> {
+    let cc = c.clone();
+    tokio::task::spawn_blocking(move || cc.write_file().flush())
+        .await
+        .map_err(blocking_err)?
+        .map_err(ApiError::from)
 }
 
 async fn fetch_batch(
     sub: &Arc<Sub>,
     c: &Arc<Cached>,
-    batch: Vec<(u64, watch::Sender<FlightResult>)>,
-    deadline: Instant,
+    mut pending: BTreeMap<u64, Flight>,
+    deadline: Option<Instant>,
 ) -> Result<(), ApiError> {
     let key = format!("{}/{}", c.root, c.rel);
-    let mut pending: BTreeMap<u64, watch::Sender<FlightResult>> = batch.into_iter().collect();
+    let timeout = sub.cfg.timeout;
     let mut backoff = Duration::from_millis(20);
-    let mut last_err = ApiError::Timeout(format!(
-        "chunks of {key} did not arrive in {:?}",
-        sub.cfg.timeout
-    ));
-    while !pending.is_empty() && Instant::now() < deadline {
-        let Ok(_permit) = tokio::time::timeout_at(deadline, sub.permits.acquire()).await else {
-            break;
+    let mut last_err = ApiError::Timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
+    let mut done: Vec<Flight> = Vec::new();
+    // Without a request deadline, the batch may take as long as it keeps progressing.
+    let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
+    'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
+        let permit = match deadline {
+            Some(d) => tokio::time::timeout_at(d, sub.permits.acquire()).await.ok(),
+            None => Some(sub.permits.acquire().await),
         };
+        let Some(Ok(_permit)) = permit else { break };
+        if deadline.is_none() {
+            stall_deadline = Instant::now() + timeout;
+        }
         let req = ChunksRequest {
             path: c.rel.to_string(),
             etag: c.etag.clone(),
             chunks: pending.keys().copied().collect(),
             max_part: 8 << 20,
         };
-        let stream = tokio::time::timeout_at(deadline, sub.chunk_client.chunks(&c.root, req)).await;
-        let mut stream = match stream {
-            Err(_) => break,
-            Ok(Err(e)) => {
-                last_err = e.into();
-                tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
+        let mut stream =
+            match tokio::time::timeout_at(stall_deadline, sub.chunk_client.chunks(&c.root, req))
+                .await
+            {
+                Err(_) => break,
+                Ok(Err(e)) => {
+                    last_err = e.into();
+                    tokio::time::sleep(
+                        backoff.min(stall_deadline.saturating_duration_since(Instant::now())),
+                    )
                     .await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
-                continue;
-            }
-            Ok(Ok(s)) => s,
-        };
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                    continue;
+                }
+                Ok(Ok(s)) => s,
+            };
         loop {
-            let next = tokio::time::timeout_at(deadline, stream.next()).await;
-            let item = match next {
+            let item = match tokio::time::timeout_at(stall_deadline, stream.next()).await {
                 Err(_) | Ok(None) => break,
                 Ok(Some(item)) => item,
             };
             match item {
                 Ok((n, bytes)) => {
-                    let Some(tx) = pending.remove(&n) else {
+                    let Some(flight) = pending.remove(&n) else {
                         continue;
                     };
-                    let cc = c.clone();
-                    let put = tokio::task::spawn_blocking(move || {
-                        cc.file.write().expect("cache lock").put(n, &bytes)
-                    })
-                    .await
-                    .map_err(blocking_err)
-                    .and_then(|r| {
-                        r.map_err(|e| {
-                            ApiError::Unavailable(format!(
-                                "publisher sent a bad chunk {n} of {key}: {e}"
-                            ))
-                        })
-                    });
-                    let fkey = (key.clone(), c.etag.clone(), n);
-                    if let Err(e) = &put {
-                        tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
+                    match store(c, n, bytes).await {
+                        Ok(()) => done.push(flight),
+                        Err(e) => {
+                            tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
+                            flight.finish(Err(e.clone()));
+                            last_err = e;
+                        }
                     }
-                    sub.finish(&fkey, &tx, put);
+                    if deadline.is_none() {
+                        stall_deadline = Instant::now() + timeout;
+                    }
                 }
                 Err(e) => {
                     let retry = matches!(
@@ -414,34 +528,28 @@ async fn fetch_batch(
                         last_err =
                             ApiError::Unavailable(format!("{key} changed on its publisher; retry"));
                         sub.spawn_revalidate(c.root.clone(), c.rel.clone());
-                        fail_all(sub, &key, &c.etag, &mut pending, &last_err);
-                        return Err(last_err);
+                        break 'attempts;
                     }
                     last_err = e.into();
                     if !retry {
-                        fail_all(sub, &key, &c.etag, &mut pending, &last_err);
-                        return Err(last_err);
+                        break 'attempts;
                     }
                     break;
                 }
             }
         }
     }
+    // Durable before anyone is told: waiters may serve the file itself.
+    let flushed = flush(c).await;
+    for f in done {
+        f.finish(flushed.clone());
+    }
+    flushed?;
     if pending.is_empty() {
         return Ok(());
     }
-    fail_all(sub, &key, &c.etag, &mut pending, &last_err);
-    Err(last_err)
-}
-
-fn fail_all(
-    sub: &Sub,
-    key: &str,
-    etag: &str,
-    pending: &mut BTreeMap<u64, watch::Sender<FlightResult>>,
-    e: &ApiError,
-) {
-    for (n, tx) in std::mem::take(pending) {
-        sub.finish(&(key.to_owned(), etag.to_owned(), n), &tx, Err(e.clone()));
+    for (_, f) in pending {
+        f.finish(Err(last_err.clone()));
     }
+    Err(last_err)
 }

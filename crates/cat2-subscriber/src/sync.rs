@@ -20,7 +20,7 @@ impl Sub {
         if cat2_proto::RootName::new(&e.name).is_err() {
             return;
         }
-        let mut state = self.state.lock().expect("state lock");
+        let mut state = self.state();
         let r = state
             .roots
             .entry(e.name.clone())
@@ -35,7 +35,8 @@ impl Sub {
         r.http.clone_from(&e.http);
         r.online = e.online;
         if changed {
-            state.save();
+            drop(state);
+            self.state_changed();
         }
     }
 
@@ -60,7 +61,7 @@ impl Sub {
     /// publishers cannot be reached (it stays subscribed and is retried later).
     pub(crate) async fn follow(self: &Arc<Self>, root: &RootName) -> Result<(), ApiError> {
         {
-            let mut state = self.state.lock().expect("state lock");
+            let mut state = self.state();
             let r = state
                 .roots
                 .get_mut(root.as_str())
@@ -93,6 +94,7 @@ impl Sub {
                 self.remove(root, rel);
             }
         }
+        self.save_state().await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         self.mark_synced(root);
         tracing::info!(root = %root, datasets = wanted.len(), "root in sync");
@@ -100,7 +102,7 @@ impl Sub {
     }
 
     fn known_datasets(&self, root: &RootName) -> std::collections::BTreeMap<String, String> {
-        let state = self.state.lock().expect("state lock");
+        let state = self.state();
         state
             .roots
             .get(root.as_str())
@@ -111,13 +113,16 @@ impl Sub {
     fn mark_synced(&self, root: &RootName) {
         self.synced
             .lock()
-            .expect("synced lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(root.to_string());
     }
 
     /// Whether `root` was brought up to date since this process started.
     pub(crate) fn is_synced(&self, root: &str) -> bool {
-        self.synced.lock().expect("synced lock").contains(root)
+        self.synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(root)
     }
 
     /// Checks one dataset against its publisher: recreates its cache when its etag changed
@@ -159,12 +164,12 @@ impl Sub {
         });
     }
 
-    /// Applies a publisher's change notification to a followed root.
+    /// Applies a publisher's change notification to a followed root. The notification only
+    /// says *which* dataset changed: its state is asked from the publisher (so notifications
+    /// applied late or out of order cannot delete or downgrade a live dataset).
     pub(crate) async fn on_change(self: &Arc<Self>, root: &RootName, change: Change) {
         let subscribed = self
-            .state
-            .lock()
-            .expect("state lock")
+            .state()
             .roots
             .get(root.as_str())
             .is_some_and(|r| r.subscribed);
@@ -177,23 +182,18 @@ impl Sub {
         let lock = self.root_lock(root);
         let _guard = lock.lock().await;
         let have = self.known_datasets(root).get(rel.as_str()).cloned();
-        match change.etag {
-            None => {
-                tracing::info!(root = %root, path = %rel, "dataset deleted upstream");
-                self.remove(root, rel.as_str());
-            }
-            Some(etag) if have.as_deref() != Some(etag.as_str()) => {
-                if let Err(e) = self.revalidate(root, &rel, have).await {
-                    tracing::warn!(root = %root, path = %rel, error = %e, "cannot follow a change");
-                }
-            }
-            Some(_) => {}
+        if change.etag.is_some() && change.etag == have {
+            return;
         }
+        if let Err(e) = self.revalidate(root, &rel, have).await {
+            tracing::warn!(root = %root, path = %rel, error = %e, "cannot follow a change");
+        }
+        self.save_state().await;
     }
 
     /// Roots we follow.
     pub(crate) fn subscribed_roots(&self) -> Vec<RootName> {
-        let state = self.state.lock().expect("state lock");
+        let state = self.state();
         state
             .roots
             .values()
@@ -208,6 +208,9 @@ impl Sub {
         for root in self.subscribed_roots() {
             if only_unsynced && self.is_synced(root.as_str()) {
                 continue;
+            }
+            if self.root_lock(&root).try_lock().is_err() {
+                continue; // a sync of this root is running: don't pile up another
             }
             let sub = self.clone();
             tokio::spawn(async move {
