@@ -1,0 +1,497 @@
+//! `cat2-bench`: cat2 against Caterva2 0.2.0, side by side, on the same machine and data.
+//!
+//! `cargo build --release --bins && target/release/cat2-bench [--reps N] [--out BENCHMARKS.md]`
+//!
+//! Makes the `bench` root (cube, random, many) with cat2's own writer, starts our deployment
+//! (nats-server, cat2bro, cat2pub, cat2sub) and the reference one
+//! (`../shared/compat/start-reference.sh`), measures the same REST calls against both,
+//! alternating, and prints (and writes) one table of medians. It prints; it does not assert.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cat2_e2e::cluster::{Cluster, Proc, wait_until};
+
+struct Side {
+    base: String,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn make_data(dir: &Path) {
+    if dir.join("many.b2nd").exists() {
+        return;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    eprintln!("making the bench root in {} ...", dir.display());
+    let (a, b, c) = (384usize, 512usize, 512usize);
+    let sa: Vec<f32> = (0..a).map(|i| (i as f32 * 0.05).sin()).collect();
+    let sb: Vec<f32> = (0..b).map(|j| (j as f32 * 0.03).sin()).collect();
+    let sc: Vec<f32> = (0..c).map(|k| (k as f32 * 0.02).cos()).collect();
+    let mut cube = Vec::with_capacity(a * b * c * 4);
+    for x in &sa {
+        for y in &sb {
+            for z in &sc {
+                cube.extend_from_slice(&(x + y + z).to_le_bytes());
+            }
+        }
+    }
+    let w =
+        |name: &str, dtype: &str, shape: &[u64], chunks: &[u64], blocks: &[u64], data: &[u8]| {
+            cat2_format::encode::write_b2nd_file(
+                &dir.join(name),
+                dtype,
+                shape,
+                chunks,
+                blocks,
+                data,
+                &[],
+            )
+            .unwrap();
+        };
+    w(
+        "cube.b2nd",
+        "<f4",
+        &[384, 512, 512],
+        &[64, 256, 256],
+        &[8, 64, 256],
+        &cube,
+    );
+    drop(cube);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let random: Vec<u8> = (0..3200 * 4096)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 11) as f64 / (1u64 << 53) as f64).to_le_bytes()
+        })
+        .collect();
+    w(
+        "random.b2nd",
+        "<f8",
+        &[3200, 4096],
+        &[256, 4096],
+        &[16, 4096],
+        &random,
+    );
+    let many: Vec<u8> = (0..10_240_000i64).flat_map(i64::to_le_bytes).collect();
+    w("many.b2nd", "<i8", &[10_240_000], &[1024], &[1024], &many);
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> (Duration, usize) {
+    let t = Instant::now();
+    let r = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(r.status().is_success(), "GET {url}: {}", r.status());
+    let n = r.bytes().await.unwrap().len();
+    (t.elapsed(), n)
+}
+
+async fn download(http: &reqwest::Client, base: &str, ds: &str) -> (Duration, usize) {
+    let t = Instant::now();
+    let r = http
+        .get(format!("{base}/api/download/bench/{ds}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "download {ds}: {}", r.status());
+    let url: String = r.json().await.unwrap();
+    let (_, n) = get(http, &url).await;
+    (t.elapsed(), n)
+}
+
+async fn subscribe(http: &reqwest::Client, base: &str) {
+    wait_until("bench subscribed", Duration::from_secs(120), || async {
+        let r = http
+            .post(format!("{base}/api/subscribe/bench"))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+}
+
+fn window(r: usize) -> String {
+    // One 64x64 window of one plane, in chunk r of the cube's 6x2x2 grid.
+    let (ci, cj, ck) = ((r / 4) % 6, (r / 2) % 2, r % 2);
+    format!(
+        "{}, {}:{}, {}:{}",
+        ci * 64 + 3,
+        cj * 256 + 17,
+        cj * 256 + 81,
+        ck * 256 + 29,
+        ck * 256 + 93
+    )
+}
+
+fn proc_cpu_rss(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    (ticks / 100.0, hwm * 1024)
+}
+
+struct Reference {
+    state: PathBuf,
+    compat: PathBuf,
+}
+
+impl Reference {
+    fn restart_sub(&self) {
+        let ok = std::process::Command::new("bash")
+            .arg(self.compat.join("restart-sub.sh"))
+            .arg(&self.state)
+            .arg("--wipe")
+            .status()
+            .unwrap();
+        assert!(ok.success(), "restart-sub.sh failed");
+    }
+
+    fn sub_pid(&self) -> u32 {
+        std::fs::read_to_string(self.state.join("pids/sub.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(self.compat.join("stop-reference.sh"))
+            .arg(&self.state)
+            .status();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The transport floors: the cube's compressed bytes through a loopback socket, and through
+/// nats-server as 1 MiB messages (one publisher, one subscriber).
+async fn floors(cluster: &Cluster, bytes: usize) -> (f64, f64) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let rx = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0;
+        while n < bytes {
+            n += s.read(&mut buf).unwrap();
+        }
+    });
+    let block = vec![7u8; 1 << 20];
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut sent = 0;
+    while sent < bytes {
+        let k = block.len().min(bytes - sent);
+        s.write_all(&block[..k]).unwrap();
+        sent += k;
+    }
+    rx.join().unwrap();
+    let tcp = t.elapsed().as_secs_f64();
+
+    let publ = async_nats::connect(cluster.nats.url()).await.unwrap();
+    let subc = async_nats::connect(cluster.nats.url()).await.unwrap();
+    let mut sub = subc.subscribe("bench.floor").await.unwrap();
+    subc.flush().await.unwrap();
+    let payload = bytes::Bytes::from(vec![7u8; (1 << 20) - 1024]);
+    let count = bytes.div_ceil(payload.len());
+    let t = Instant::now();
+    let recv = tokio::spawn(async move {
+        for _ in 0..count {
+            futures::StreamExt::next(&mut sub).await.unwrap();
+        }
+    });
+    for _ in 0..count {
+        publ.publish("bench.floor", payload.clone()).await.unwrap();
+    }
+    publ.flush().await.unwrap();
+    recv.await.unwrap();
+    (tcp, t.elapsed().as_secs_f64())
+}
+
+async fn concurrency(http: &reqwest::Client, base: &str, secs: u64) -> (f64, f64, f64) {
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let tasks = (0..8).map(|w| {
+        let (http, base) = (http.clone(), base.to_owned());
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut x = 12345u64 + w;
+            while Instant::now() < stop {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let (i, j, k) = ((x >> 20) % 384, (x >> 30) % 448, (x >> 40) % 448);
+                let url = format!(
+                    "{base}/api/fetch/bench/cube.b2nd?slice_={i},{j}:{},{k}:{}&prefer_schunk=true",
+                    j + 64,
+                    k + 64
+                );
+                lat.push(get(&http, &url).await.0.as_secs_f64());
+            }
+            lat
+        })
+    });
+    let mut all: Vec<f64> = Vec::new();
+    for t in futures::future::join_all(tasks).await {
+        all.extend(t.unwrap());
+    }
+    all.sort_by(f64::total_cmp);
+    let n = all.len();
+    (
+        n as f64 / secs as f64,
+        all[n / 2],
+        all[(n * 99 / 100).min(n - 1)],
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let reps: usize = args
+        .iter()
+        .position(|a| a == "--reps")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(3);
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "BENCHMARKS.md".into());
+    let top = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = top.join("bench-data/bench");
+    make_data(&data);
+    let compat = std::env::var_os("CAT2_SHARED")
+        .map_or_else(|| top.join("../shared"), PathBuf::from)
+        .join("compat");
+
+    // Ours.
+    let mut c = Cluster::new(&[]);
+    let _bro = c.broker();
+    let _publ = c.publisher("bench", &data, "a", false);
+    let mut sub: Proc = c.subscriber(60.0);
+    let ours_base = |p: &Proc| format!("http://{}", p.http.clone().unwrap());
+    // Reference.
+    let (bro_p, pub_p, sub_p) = (free_port(), free_port(), free_port());
+    let state = c.path("reference");
+    eprintln!("starting the reference Caterva2 0.2.0 deployment (copies the data) ...");
+    let st = std::process::Command::new("bash")
+        .arg(compat.join("start-reference.sh"))
+        .arg(&state)
+        .arg(format!("bench={}@127.0.0.1:{pub_p}", data.display()))
+        .env("BRO", format!("127.0.0.1:{bro_p}"))
+        .env("SUB", format!("127.0.0.1:{sub_p}"))
+        .env("WITH_HDF5", "0")
+        .env("START_TIMEOUT", "600")
+        .status()
+        .unwrap();
+    assert!(st.success(), "start-reference.sh failed");
+    let reference = Reference { state, compat };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let sides = [
+        Side {
+            base: ours_base(&sub),
+        },
+        Side {
+            base: format!("http://127.0.0.1:{sub_p}"),
+        },
+    ];
+    for s in &sides {
+        subscribe(&http, &s.base).await;
+    }
+
+    // 1-2: cold and warm small slices, alternating A/B.
+    let (mut cold, mut warm) = ([vec![], vec![]], [vec![], vec![]]);
+    for r in 0..reps.max(3) {
+        for (i, s) in sides.iter().enumerate() {
+            let url = format!(
+                "{}/api/fetch/bench/cube.b2nd?slice_={}&prefer_schunk=true",
+                s.base,
+                window(r)
+            );
+            cold[i].push(get(&http, &url).await.0.as_secs_f64());
+            warm[i].push(get(&http, &url).await.0.as_secs_f64());
+        }
+    }
+    // 3-4, 6: cold and warm full downloads from wiped caches; peak RSS and CPU of the subscriber.
+    let mut rows: Vec<(String, [f64; 2], &str, &str)> = Vec::new();
+    rows.push((
+        "cold small slice (ms)".into(),
+        [median(cold[0].clone()) * 1e3, median(cold[1].clone()) * 1e3],
+        "≤ 1/10",
+        "ms",
+    ));
+    rows.push((
+        "warm small slice (ms)".into(),
+        [median(warm[0].clone()) * 1e3, median(warm[1].clone()) * 1e3],
+        "≤ 1/10, < 2 ms",
+        "ms",
+    ));
+    let mut cube_bytes = 0usize;
+    for ds in ["cube.b2nd", "many.b2nd"] {
+        let (mut coldd, mut warmd, mut rss, mut cpu) =
+            ([vec![], vec![]], [vec![], vec![]], [0u64; 2], [0f64; 2]);
+        for _ in 0..reps {
+            for i in 0..2 {
+                let (base, pid) = if i == 0 {
+                    sub.terminate();
+                    std::fs::remove_dir_all(c.path("sub")).ok();
+                    sub = c.subscriber(60.0);
+                    (ours_base(&sub), sub.pid().unwrap())
+                } else {
+                    reference.restart_sub();
+                    (sides[1].base.clone(), reference.sub_pid())
+                };
+                subscribe(&http, &base).await;
+                let (cpu0, _) = proc_cpu_rss(pid);
+                let (t, n) = download(&http, &base, ds).await;
+                let (cpu1, hwm) = proc_cpu_rss(pid);
+                coldd[i].push(t.as_secs_f64());
+                rss[i] = rss[i].max(hwm);
+                cpu[i] = cpu[i].max(cpu1 - cpu0);
+                if ds == "cube.b2nd" {
+                    cube_bytes = n;
+                }
+                warmd[i].push(download(&http, &base, ds).await.0.as_secs_f64());
+            }
+        }
+        rows.push((
+            format!("cold full download {ds} (s)"),
+            [median(coldd[0].clone()), median(coldd[1].clone())],
+            if ds == "cube.b2nd" {
+                "≤ 1/5, ≤ 2× NATS floor"
+            } else {
+                "per chunk ≤ cube's"
+            },
+            "s",
+        ));
+        rows.push((
+            format!("warm full download {ds} (s)"),
+            [median(warmd[0].clone()), median(warmd[1].clone())],
+            if ds == "cube.b2nd" { "≤ 1/4" } else { "" },
+            "s",
+        ));
+        rows.push((
+            format!("subscriber peak RSS, cold {ds} (MB)"),
+            [rss[0] as f64 / 1e6, rss[1] as f64 / 1e6],
+            if ds == "cube.b2nd" { "≤ 200 MB" } else { "" },
+            "MB",
+        ));
+        rows.push((
+            format!("subscriber CPU, cold {ds} (s)"),
+            [cpu[0], cpu[1]],
+            "",
+            "s",
+        ));
+    }
+    // 5: concurrency (the subscribers hold the cube from the downloads above).
+    let ours_base_now = ours_base(&sub);
+    let (q0, p50_0, p99_0) = concurrency(&http, &ours_base_now, 10).await;
+    let (q1, p50_1, p99_1) = concurrency(&http, &sides[1].base, 10).await;
+    rows.push(("8-connection slices/s".into(), [q0, q1], "≥ 20×", "/s"));
+    rows.push((
+        "8-connection p50 (ms)".into(),
+        [p50_0 * 1e3, p50_1 * 1e3],
+        "",
+        "ms",
+    ));
+    rows.push((
+        "8-connection p99 (ms)".into(),
+        [p99_0 * 1e3, p99_1 * 1e3],
+        "< 20 ms",
+        "ms",
+    ));
+    let (tcp, nats) = floors(&c, cube_bytes).await;
+    rows.push((
+        "limit: cube's compressed bytes over loopback TCP (s)".into(),
+        [tcp, f64::NAN],
+        "",
+        "s",
+    ));
+    rows.push((
+        "limit: the same through nats-server, 1 MiB messages (s)".into(),
+        [nats, f64::NAN],
+        "",
+        "s",
+    ));
+
+    let mut table = String::from(
+        "| figure | cat2 | Caterva2 0.2.0 | cat2 / Caterva2 | target |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for (name, [a, b], target, _) in &rows {
+        let ratio = if b.is_finite() && *b != 0.0 {
+            format!("{:.3}", a / b)
+        } else {
+            "".into()
+        };
+        let fb = if b.is_finite() {
+            format!("{b:.3}")
+        } else {
+            "".into()
+        };
+        table.push_str(&format!(
+            "| {name} | {a:.3} | {fb} | {ratio} | {target} |\n"
+        ));
+    }
+    println!("{table}");
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let md = format!(
+        "# Benchmarks\n\ncat2 against Caterva2 0.2.0 on the same machine, data and REST calls (medians of {reps} \
+         repetitions, alternating A/B; cold = subscriber cache wiped and restarted).\n\n\
+         Machine: {machine}, {cores} cores. Data: `cube.b2nd` float32 384×512×512 (chunks 64×256×256), \
+         `random.b2nd` float64 3200×4096 (chunks 256×4096), `many.b2nd` int64 10 240 000 (10 000 chunks of 1024).\n\n\
+         Reproduce: `scripts/setup && cargo build --release --bins && target/release/cat2-bench --reps {reps}`\n\n{table}"
+    );
+    std::fs::write(top.join(&out), md).unwrap();
+    eprintln!("wrote {out}");
+}
