@@ -14,10 +14,11 @@ use cat2_testkit::NatsServer;
 /// When the binary is missing: `scripts/test` builds them first (`cargo build --bins`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    // Tests run from target/<profile>/deps/, programs (cat2-bench) from target/<profile>/.
+    let mut dir = exe.parent().expect("target/<profile>/...");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let p = dir.join(name);
     assert!(
         p.exists(),
