@@ -192,6 +192,54 @@ impl ChunkLayout {
         })
     }
 
+    /// Bytes of one block (the unit a chunk is decompressed by).
+    pub fn block_bytes(&self) -> usize {
+        self.blocks.iter().product::<u64>() as usize * self.itemsize
+    }
+
+    /// Copies the part of `sel` that chunk `nchunk` holds into `out` (a C-order buffer of
+    /// `sel`'s extent), asking `block(i)` for the decompressed bytes of only the blocks it
+    /// needs, each once: a small selection of a big chunk decompresses a few blocks, not the
+    /// chunk.
+    ///
+    /// # Errors
+    /// The first error of `block`, or [`LayoutError::Buffer`] when a block or `out` is short.
+    pub fn copy_from_blocks<E: From<LayoutError>>(
+        &self,
+        nchunk: u64,
+        sel: &Selection,
+        out: &mut [u8],
+        mut block: impl FnMut(u64) -> Result<Vec<u8>, E>,
+    ) -> Result<(), E> {
+        let bb = self.block_bytes().max(1);
+        let mut runs = Vec::new();
+        self.for_each_run(nchunk, sel, |src, dst, len| {
+            runs.push((src, dst, len));
+            Ok(())
+        })?;
+        let mut current: Option<(usize, Vec<u8>)> = None;
+        for (src, dst, len) in runs {
+            let b = src / bb;
+            if current.as_ref().is_none_or(|(cb, _)| *cb != b) {
+                current = Some((b, block(b as u64)?));
+            }
+            let data = &current.as_ref().expect("just set").1;
+            let at = src - b * bb;
+            let from = data.get(at..at + len).ok_or(LayoutError::Buffer {
+                needed: at + len,
+                got: data.len(),
+            })?;
+            let got = out.len();
+            out.get_mut(dst..dst + len)
+                .ok_or(LayoutError::Buffer {
+                    needed: dst + len,
+                    got,
+                })?
+                .copy_from_slice(from);
+        }
+        Ok(())
+    }
+
     /// Fills the decompressed chunk `nchunk` (`chunk`, [`ChunkLayout::chunk_nitems`] items)
     /// from `array`, the whole array in C order. Padding is left as it was.
     ///

@@ -153,7 +153,21 @@ proptest! {
         for &c in &touched {
             l.copy_from_chunk(c, &chunks[c as usize], &sel, &mut out).unwrap();
         }
-        prop_assert_eq!(out, expected);
+        prop_assert_eq!(&out, &expected);
+        // Block by block: only the blocks a selection needs, each asked for once.
+        let bb = l.block_bytes().max(1);
+        let mut out2 = vec![0u8; expected.len()];
+        for &c in &touched {
+            let mut asked = std::collections::HashSet::new();
+            l.copy_from_blocks(c, &sel, &mut out2, |b| -> Result<Vec<u8>, cat2_array::LayoutError> {
+                assert!(asked.insert(b), "block {b} asked twice");
+                let chunk = &chunks[c as usize];
+                let start = (b as usize * bb).min(chunk.len());
+                Ok(chunk[start..(start + bb).min(chunk.len())].to_vec())
+            })
+            .unwrap();
+        }
+        prop_assert_eq!(out2, expected);
         let shape = sel.shape();
         prop_assert_eq!(shape.iter().product::<u64>(), sel.nitems());
     }

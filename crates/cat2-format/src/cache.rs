@@ -196,8 +196,9 @@ impl CacheFile {
         let expected = meta.chunk_nbytes(nchunk)?;
         // Decoding proves the chunk whole and of the right size: nothing that would fail to
         // decode later is stored (the bytes stored are still the raw ones).
-        match chunk::decompress(nchunk, raw, expected) {
-            Ok(_) => Ok(Verified { nchunk, raw }),
+        let block_bytes = meta.layout().map_or(0, |l| l.block_bytes());
+        match chunk::verify(nchunk, raw, expected, block_bytes) {
+            Ok(()) => Ok(Verified { nchunk, raw }),
             Err(FormatError::ChunkUnavailable { .. }) => Err(FormatError::BadChunk {
                 nchunk,
                 reason: "an uninitialised chunk".into(),
@@ -304,8 +305,11 @@ impl CacheFile {
             let raw = self
                 .raw_chunk(n)?
                 .ok_or(FormatError::ChunkUnavailable { nchunk: n })?;
-            let data = chunk::decompress(n, &raw, self.meta.chunk_nbytes(n)?)?;
-            self.layout.copy_from_chunk(n, &data, sel, &mut out)?;
+            let expected = self.meta.chunk_nbytes(n)?;
+            let bb = self.layout.block_bytes();
+            self.layout.copy_from_blocks(n, sel, &mut out, |b| {
+                chunk::decompress_block(n, &raw, expected, b, bb)
+            })?;
         }
         Ok(out)
     }

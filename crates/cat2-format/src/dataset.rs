@@ -164,8 +164,11 @@ impl Dataset {
         let mut out = vec![0u8; total];
         for n in self.layout.chunks_touching(sel) {
             let raw = self.raw_chunk(n)?;
-            let data = chunk::decompress(n, &raw, self.meta.chunk_nbytes(n)?)?;
-            self.layout.copy_from_chunk(n, &data, sel, &mut out)?;
+            let expected = self.meta.chunk_nbytes(n)?;
+            let bb = self.layout.block_bytes();
+            self.layout.copy_from_blocks(n, sel, &mut out, |b| {
+                chunk::decompress_block(n, &raw, expected, b, bb)
+            })?;
         }
         Ok(out)
     }

@@ -259,7 +259,9 @@ async fn concurrency(http: &reqwest::Client, base: &str, secs: u64) -> (f64, f64
             let mut errors = 0usize;
             let mut x = 12345u64 + w;
             while Instant::now() < stop {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let (i, j, k) = ((x >> 20) % 384, (x >> 30) % 448, (x >> 40) % 448);
                 let url = format!(
                     "{base}/api/fetch/bench/cube.b2nd?slice_={i},{j}:{},{k}:{}&prefer_schunk=true",
@@ -289,7 +291,11 @@ async fn concurrency(http: &reqwest::Client, base: &str, secs: u64) -> (f64, f64
     }
     all.sort_by(f64::total_cmp);
     let n = all.len().max(1);
-    let at = |q: usize| all.get((n * q / 100).min(n - 1)).copied().unwrap_or(f64::NAN);
+    let at = |q: usize| {
+        all.get((n * q / 100).min(n - 1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     (all.len() as f64 / secs as f64, at(50), at(99), errors)
 }
 
@@ -457,7 +463,12 @@ async fn main() {
         "< 20 ms",
         "ms",
     ));
-    rows.push(("8-connection failed requests".into(), [e0 as f64, e1 as f64], "", ""));
+    rows.push((
+        "8-connection failed requests".into(),
+        [e0 as f64, e1 as f64],
+        "",
+        "",
+    ));
     let (tcp, nats) = floors(&c, cube_bytes).await;
     rows.push((
         "limit: cube's compressed bytes over loopback TCP (s)".into(),
