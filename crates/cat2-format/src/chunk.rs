@@ -93,8 +93,13 @@ fn check_codec_and_filters(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Decompresses chunk `nchunk`, checking it yields `expected` bytes.
-pub(crate) fn decompress(nchunk: u64, raw: &[u8], expected: i64) -> Result<Vec<u8>, FormatError> {
+/// Checks chunk `nchunk`'s header (safe codec, `expected` bytes, not uninitialised) and wraps
+/// it for decoding.
+fn open_chunk(
+    nchunk: u64,
+    raw: &[u8],
+    expected: i64,
+) -> Result<(ChunkHeader, Chunk<'_>), FormatError> {
     let h = ChunkHeader::parse(nchunk, raw)?;
     if i64::from(h.nbytes) != expected {
         return Err(FormatError::BadChunk {
@@ -110,6 +115,12 @@ pub(crate) fn decompress(nchunk: u64, raw: &[u8], expected: i64) -> Result<Vec<u
             nchunk,
             reason: format!("not a Blosc2 chunk ({e:?})"),
         })?;
+    Ok((h, chunk))
+}
+
+/// Decompresses chunk `nchunk`, checking it yields `expected` bytes.
+pub(crate) fn decompress(nchunk: u64, raw: &[u8], expected: i64) -> Result<Vec<u8>, FormatError> {
+    let (_, chunk) = open_chunk(nchunk, raw, expected)?;
     chunk.decompress().map_err(|e| FormatError::BadChunk {
         nchunk,
         reason: format!("cannot decompress ({e:?})"),
@@ -125,21 +136,7 @@ pub(crate) fn decompress_block(
     block: u64,
     block_bytes: usize,
 ) -> Result<Vec<u8>, FormatError> {
-    let h = ChunkHeader::parse(nchunk, raw)?;
-    if i64::from(h.nbytes) != expected {
-        return Err(FormatError::BadChunk {
-            nchunk,
-            reason: format!("holds {} bytes, expected {expected}", h.nbytes),
-        });
-    }
-    if h.special == crate::ffi::SPECIAL_UNINIT {
-        return Err(FormatError::ChunkUnavailable { nchunk });
-    }
-    let chunk =
-        Chunk::from_compressed(CowVec::Borrowed(raw)).map_err(|e| FormatError::BadChunk {
-            nchunk,
-            reason: format!("not a Blosc2 chunk ({e:?})"),
-        })?;
+    let (h, chunk) = open_chunk(nchunk, raw, expected)?;
     let ts = chunk.typesize().max(1);
     let total = h.nbytes as usize;
     let start = (block as usize).saturating_mul(block_bytes).min(total);
