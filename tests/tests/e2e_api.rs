@@ -491,3 +491,47 @@ async fn the_cli_quickstart_steps() {
     assert_eq!(code, Some(1));
     assert!(err.contains("Not Found"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_secured_nats_server() {
+    let mut c = Cluster::new(&["--auth", "s3cret-token"]);
+    // Services run in the cluster directory and read its ./caterva2.toml.
+    std::fs::write(
+        c.path("caterva2.toml"),
+        "[nats]\ntoken = \"s3cret-token\"\n",
+    )
+    .unwrap();
+    let _bro = c.broker();
+    let _publ = c.publisher("foo", &example(), "a", false);
+    let sub = c.subscriber(5.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = reqwest::Client::new();
+    wait_until(
+        "subscribed through the secured server",
+        Duration::from_secs(10),
+        || async {
+            let r = http
+                .post(format!("{base}/api/subscribe/foo"))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let r = http
+        .get(format!(
+            "{base}/api/fetch/foo/ds-1d.b2nd?slice_=7&prefer_schunk=true"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_frame(&r.bytes().await.unwrap()).1,
+        7i64.to_le_bytes()
+    );
+    let anonymous = async_nats::ConnectOptions::new()
+        .connect(c.nats.url())
+        .await;
+    assert!(anonymous.is_err(), "the server does require the token");
+}
