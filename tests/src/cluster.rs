@@ -227,3 +227,17 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Subscribes the subscriber at `base` to `root`, retrying until its publisher is announced
+/// (panics after 15 s).
+pub async fn subscribe(http: &reqwest::Client, base: &str, root: &str) {
+    wait_until("subscribed", Duration::from_secs(15), || async {
+        let r = http
+            .post(format!("{base}/api/subscribe/{root}"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+}

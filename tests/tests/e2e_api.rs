@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cat2_e2e::cluster::{Cluster, wait_until};
+use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
 use cat2_e2e::{decode_frame, get_json};
 use serde_json::json;
 
@@ -176,15 +176,7 @@ async fn bad_input_gets_clear_errors() {
     let sub = c.subscriber(5.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
     let http = reqwest::Client::new();
-    wait_until("subscribed", Duration::from_secs(10), || async {
-        let r = http
-            .post(format!("{base}/api/subscribe/foo"))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
+    subscribe(&http, &base, "foo").await;
     // Traversal, sent raw (HTTP clients normalise dot segments away): 400, never a file.
     for path in [
         "/api/info/foo/%2E%2E/%2E%2E/sub/db.json",
@@ -380,15 +372,7 @@ async fn concurrent_requests_for_one_chunk_fetch_it_once() {
     let sub = c.subscriber(10.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
     let http = reqwest::Client::new();
-    wait_until("subscribed", Duration::from_secs(10), || async {
-        let r = http
-            .post(format!("{base}/api/subscribe/once"))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
+    subscribe(&http, &base, "once").await;
     let fetches = (0..8).map(|i| {
         let (http, base) = (http.clone(), base.clone());
         tokio::spawn(async move {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cat2_e2e::cluster::{Cluster, wait_until};
+use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
 use cat2_e2e::{decode_frame, get_json};
 
 /// Incompressible bytes.
@@ -23,18 +23,6 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
 
 fn copy_example(to: &Path) {
     cat2_format::example::write_root_example(to).unwrap();
-}
-
-async fn subscribe(http: &reqwest::Client, base: &str, root: &str) {
-    wait_until("subscribed", Duration::from_secs(15), || async {
-        let r = http
-            .post(format!("{base}/api/subscribe/{root}"))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
 }
 
 async fn fetch(http: &reqwest::Client, base: &str, path: &str, slice: &str) -> (u16, Vec<u8>) {
