@@ -66,6 +66,18 @@ cases = [
     ("d8", "int8", (2, 2, 2, 2, 2, 2, 2, 3), (1, 2, 1, 2, 1, 2, 1, 2), (1, 1, 1, 2, 1, 1, 1, 2), C.ZSTD, F.SHUFFLE, {}),
 ]
 
+# Bigger chunks of many blocks (cat2 reads single blocks of them): split streams, bitshuffle,
+# no filter, delta (blocks depend on the first), random data, and memcpyed chunks (clevel 0).
+# Extra fields: clevel, random data.
+cases += [
+    ("big_f4", "float32", (200, 300), (100, 300), (10, 300), C.LZ4, F.SHUFFLE, {}, 5, False),
+    ("big_i8", "int64", (50000,), (20000,), (2048,), C.BLOSCLZ, F.BITSHUFFLE, {}, 5, False),
+    ("big_u2", "uint16", (300, 300), (150, 150), (30, 150), C.ZLIB, F.NOFILTER, {}, 5, False),
+    ("big_i4d", "int32", (40000,), (16384,), (1024,), C.ZSTD, F.DELTA, {}, 5, False),
+    ("big_rand", "float64", (100, 1000), (50, 1000), (5, 1000), C.ZSTD, F.SHUFFLE, {}, 1, True),
+    ("big_memcpy", "float64", (100, 1000), (50, 1000), (5, 1000), C.ZSTD, F.SHUFFLE, {}, 0, True),
+]
+
 SLICES = ["", "0", "-1", "1:3", ":2", "1:", "0, 1:3", " :2, :8", "1:5:1", "-2:"]
 
 def slice_tuple(s):
@@ -78,9 +90,10 @@ def slice_tuple(s):
             out.append(int(p))
     return tuple(out)
 
-for name, dtype, shape, chunks, blocks, codec, filt, vlmeta in cases:
-    a = arr(dtype, shape)
-    cparams = blosc2.CParams(codec=codec, clevel=5, filters=[filt], filters_meta=[0])
+for name, dtype, shape, chunks, blocks, codec, filt, vlmeta, *extra in cases:
+    clevel, random = extra if extra else (5, False)
+    a = rng.random(shape).astype(dtype) if random else arr(dtype, shape)
+    cparams = blosc2.CParams(codec=codec, clevel=clevel, filters=[filt], filters_meta=[0])
     b = blosc2.asarray(a, chunks=chunks, blocks=blocks, cparams=cparams, urlpath=str(out / f"{name}.b2nd"), mode="w")
     for k, v in vlmeta.items():
         b.schunk.vlmeta[k] = v

@@ -34,7 +34,7 @@ fn python_datasets(dir: &Path) -> Vec<(PathBuf, Value, Vec<u8>)> {
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(out.len(), 19, "python wrote every case");
+    assert_eq!(out.len(), 25, "python wrote every case");
     out
 }
 

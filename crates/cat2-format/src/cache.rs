@@ -25,6 +25,7 @@ use cat2_array::{ChunkLayout, Selection};
 use cat2_proto::meta::{Kind, Meta};
 
 use crate::FormatError;
+use crate::blocks;
 use crate::chunk;
 use crate::dataset::Dataset;
 use crate::ffi;
@@ -33,6 +34,8 @@ use crate::frame::Frame;
 /// Offsets of the frame header fields a flush rewrites (msgpack, big-endian).
 const FRAME_LEN_AT: u64 = 0x10;
 const CBYTES_AT: u64 = 0x27;
+/// An index entry marking an UNINIT chunk (bit 63 set, the special value in byte 7).
+const UNINIT_OFFSET: i64 = ((1u64 << 63) | ((ffi::SPECIAL_UNINIT as u64) << 56)) as i64;
 
 /// A chunk [`CacheFile::verify`] accepted, ready for [`CacheFile::put_verified`].
 #[derive(Debug, Clone, Copy)]
@@ -182,8 +185,12 @@ impl CacheFile {
         self.put_verified(checked)
     }
 
-    /// Checks that `raw` is a whole, safe chunk `nchunk` of a dataset with `meta`, by decoding
-    /// it. Needs no access to the file: callers verify outside their locks, then
+    /// Checks that `raw` is a whole, safe chunk `nchunk` of a dataset with `meta`: its header
+    /// (size, codec, filters) and every block start and stream length, without decoding
+    /// (cheap enough for every chunk received). Chunks whose layout that walk does not cover
+    /// are decoded instead. Garbage inside a compressed stream passes; it fails when a block
+    /// of it is decoded (the subscriber then drops the chunk, see [`CacheFile::forget`]).
+    /// Needs no access to the file: callers verify outside their locks, then
     /// [`CacheFile::put_verified`] only writes.
     ///
     /// # Errors
@@ -194,10 +201,13 @@ impl CacheFile {
         raw: &'a [u8],
     ) -> Result<Verified<'a>, FormatError> {
         let expected = meta.chunk_nbytes(nchunk)?;
-        // Decoding proves the chunk whole and of the right size: nothing that would fail to
-        // decode later is stored (the bytes stored are still the raw ones).
         let block_bytes = meta.layout().map_or(0, |l| l.block_bytes());
-        match chunk::verify(nchunk, raw, expected, block_bytes) {
+        let checked = match blocks::check(nchunk, raw, expected) {
+            Ok(true) => Ok(()),
+            Ok(false) => chunk::verify(nchunk, raw, expected, block_bytes),
+            Err(e) => Err(e),
+        };
+        match checked {
             Ok(()) => Ok(Verified { nchunk, raw }),
             Err(FormatError::ChunkUnavailable { .. }) => Err(FormatError::BadChunk {
                 nchunk,
@@ -205,6 +215,41 @@ impl CacheFile {
             }),
             Err(e) => Err(e),
         }
+    }
+
+    /// Forgets chunk `nchunk` (marks it UNINIT again, e.g. after it failed to decode), so it
+    /// is fetched anew. Its bytes stay in the file, unused. Not durable until
+    /// [`CacheFile::flush`].
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`]; I/O errors.
+    pub fn forget(&mut self, nchunk: u64) -> Result<(), FormatError> {
+        let n = usize::try_from(nchunk)
+            .ok()
+            .filter(|n| *n < self.frame.offsets.len())
+            .ok_or(FormatError::NoSuchChunk {
+                nchunk,
+                nchunks: self.nchunks(),
+            })?;
+        if self.frame.offsets[n] < 0 {
+            return Ok(());
+        }
+        self.mark_dirty()?;
+        self.frame.offsets[n] = UNINIT_OFFSET;
+        self.filled -= 1;
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self) -> Result<(), FormatError> {
+        if !self.dirty {
+            // Mark the frame torn until the next flush.
+            let f = &self.frame;
+            f.file
+                .write_all_at(&0u64.to_be_bytes(), FRAME_LEN_AT)
+                .map_err(FormatError::io(&f.path))?;
+            self.dirty = true;
+        }
+        Ok(())
     }
 
     /// Stores a chunk [`CacheFile::verify`] accepted (see [`CacheFile::put`]).
@@ -223,14 +268,7 @@ impl CacheFile {
         if self.frame.offsets[n] >= 0 {
             return Ok(());
         }
-        if !self.dirty {
-            // Mark the frame torn until the next flush.
-            let f = &self.frame;
-            f.file
-                .write_all_at(&0u64.to_be_bytes(), FRAME_LEN_AT)
-                .map_err(FormatError::io(&f.path))?;
-            self.dirty = true;
-        }
+        self.mark_dirty()?;
         let f = &mut self.frame;
         f.file
             .write_all_at(raw, f.data_end)
@@ -302,14 +340,12 @@ impl CacheFile {
             })?
         ];
         for n in self.layout.chunks_touching(sel) {
-            let raw = self
-                .raw_chunk(n)?
-                .ok_or(FormatError::ChunkUnavailable { nchunk: n })?;
+            if !self.is_filled(n) {
+                return Err(FormatError::ChunkUnavailable { nchunk: n });
+            }
             let expected = self.meta.chunk_nbytes(n)?;
-            let bb = self.layout.block_bytes();
-            self.layout.copy_from_blocks(n, sel, &mut out, |b| {
-                chunk::decompress_block(n, &raw, expected, b, bb)
-            })?;
+            self.frame
+                .copy_chunk(&self.layout, n, expected, sel, &mut out)?;
         }
         Ok(out)
     }

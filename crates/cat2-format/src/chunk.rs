@@ -189,6 +189,26 @@ pub fn decompress_standalone(raw: &[u8]) -> Result<Vec<u8>, FormatError> {
 /// # Errors
 /// [`FormatError::TooLarge`] past Blosc2's 2 GiB chunk limit; codec errors.
 pub fn compress(data: &[u8], typesize: usize, clevel: u32) -> Result<Vec<u8>, FormatError> {
+    compress_with(data, typesize, clevel, None)
+}
+
+/// [`compress`] with blocks of `blocksize` bytes (for tests of block-wise reads).
+#[cfg(test)]
+pub(crate) fn compress_blocks(
+    data: &[u8],
+    typesize: usize,
+    clevel: u32,
+    blocksize: usize,
+) -> Result<Vec<u8>, FormatError> {
+    compress_with(data, typesize, clevel, Some(blocksize))
+}
+
+fn compress_with(
+    data: &[u8],
+    typesize: usize,
+    clevel: u32,
+    blocksize: Option<usize>,
+) -> Result<Vec<u8>, FormatError> {
     if data.len() > (i32::MAX as usize) - HEADER_LEN {
         return Err(FormatError::TooLarge {
             bytes: data.len() as u64,
@@ -199,7 +219,8 @@ pub fn compress(data: &[u8], typesize: usize, clevel: u32) -> Result<Vec<u8>, Fo
     p.compressor(CompressAlgo::Zstd)
         .clevel(clevel)
         .nthreads(1)
-        .splitmode(SplitMode::ForwardCompat);
+        .splitmode(SplitMode::ForwardCompat)
+        .blocksize(blocksize);
     p.typesize(typesize.clamp(1, 255))?;
     p.filters(&[Filter::ByteShuffle])?;
     let mut enc = Encoder::new(p)?;

@@ -10,7 +10,10 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use cat2_array::{ChunkLayout, Selection};
+
 use crate::FormatError;
+use crate::blocks::StoredChunk;
 use crate::chunk::{self, HEADER_LEN};
 
 const HEADER_MINLEN: u64 = 87;
@@ -227,6 +230,52 @@ impl Frame {
             .read_exact_at(&mut buf, at)
             .map_err(FormatError::io(&self.path))?;
         Ok(Some(buf))
+    }
+
+    /// Copies the part of `sel` that chunk `n` (holding `expected` bytes) holds into `out`,
+    /// reading and decoding only the blocks it needs.
+    ///
+    /// # Errors
+    /// [`FormatError::ChunkUnavailable`] for an UNINIT chunk; decoding and I/O errors.
+    pub(crate) fn copy_chunk(
+        &self,
+        layout: &ChunkLayout,
+        n: u64,
+        expected: i64,
+        sel: &Selection,
+        out: &mut [u8],
+    ) -> Result<(), FormatError> {
+        let bb = layout.block_bytes();
+        let off = *usize::try_from(n)
+            .ok()
+            .and_then(|i| self.offsets.get(i))
+            .ok_or(FormatError::NoSuchChunk {
+                nchunk: n,
+                nchunks: self.nchunks(),
+            })?;
+        if off < 0 {
+            let raw = self.raw_chunk(n)?;
+            return layout.copy_from_blocks(n, sel, out, |b| {
+                chunk::decompress_block(n, &raw, expected, b, bb)
+            });
+        }
+        let at = self.header_len + off as u64;
+        let read = |o: u64, len: usize| {
+            let from = at.saturating_add(o);
+            if from.saturating_add(len as u64) > self.data_end {
+                return Err(FormatError::BadChunk {
+                    nchunk: n,
+                    reason: "stored chunk runs past the chunk data".into(),
+                });
+            }
+            let mut buf = vec![0u8; len];
+            self.file
+                .read_exact_at(&mut buf, from)
+                .map_err(FormatError::io(&self.path))?;
+            Ok(buf)
+        };
+        let mut stored = StoredChunk::new(n, expected, bb, read);
+        layout.copy_from_blocks(n, sel, out, |b| stored.block(b))
     }
 
     /// The bytes of chunk `n` as c-blosc2's `get_chunk` gives them: stored chunks verbatim,

@@ -10,13 +10,15 @@
 //! - `cache`: [`CacheFile`], a frame created empty from a [`Meta`] and filled chunk by chunk
 //!   in any order, in O(1) I/O per chunk.
 //! - `encode`: results as b2nd cframes, super-chunk cframes or single chunks (spec §4.3).
-//! - `chunk`: chunk headers, validation and (de)compression.
+//! - `chunk`: chunk headers, validation and (de)compression; `blocks`: the structural check of
+//!   received chunks and single blocks read from stored chunks.
 //!
 //! Formats: c-blosc2's `README_CFRAME_FORMAT.rst`, `README_CHUNK_FORMAT.rst`,
 //! `README_B2ND_FORMAT.rst` and `README_B2ND_METALAYER.rst`.
 //!
 //! Everything here blocks (file I/O, compression): async callers use `spawn_blocking`.
 
+mod blocks;
 mod cache;
 pub mod chunk;
 mod dataset;

@@ -1,6 +1,6 @@
 //! Cache files: created empty from another dataset's metadata, filled out of order with raw
-//! chunks, readable while filling, valid Blosc2 frames once flushed, and never corrupted by a
-//! bad chunk.
+//! chunks, readable while filling, valid Blosc2 frames once flushed, never corrupted by a
+//! bad chunk, and rid of chunks that fail to decode.
 
 use std::path::Path;
 
@@ -153,12 +153,10 @@ fn bad_chunks_leave_the_cache_as_it_was() {
         cache.put(99, &good),
         Err(FormatError::NoSuchChunk { .. })
     ));
-    // A whole chunk with a plausible header and a corrupt body.
+    // Block starts pointing outside the chunk (garbage inside compressed streams is only
+    // found by decoding: `a_chunk_that_fails_to_decode_is_forgotten`).
     let mut corrupt = good.clone();
-    let n = corrupt.len();
-    for b in &mut corrupt[n / 2..] {
-        *b ^= 0xa5;
-    }
+    corrupt[32..36].copy_from_slice(&(good.len() as i32 + 100).to_le_bytes());
     assert!(matches!(
         cache.put(1, &corrupt),
         Err(FormatError::BadChunk { .. })
@@ -176,6 +174,56 @@ fn bad_chunks_leave_the_cache_as_it_was() {
         "rejected chunks wrote nothing"
     );
     assert_eq!(cache.filled(), 1);
+}
+
+/// A chunk whose lengths are sound but whose compressed bytes are garbage passes the cheap
+/// check on arrival, fails when decoded, and is then forgotten: the file stays a valid frame
+/// with that chunk UNINIT, and the good chunk can be stored afterwards.
+#[test]
+fn a_chunk_that_fails_to_decode_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    let path = dir.path().join("ds-1d.b2nd");
+    let mut cache = CacheFile::create(&path, src.meta()).unwrap();
+    let good = src.raw_chunk(2).unwrap();
+    let h = cat2_format::chunk::ChunkHeader::parse(2, &good).unwrap();
+    assert!(h.nbytes > h.blocksize, "several blocks");
+    // Garble the inside of block 0's first stream (after its length), keeping every length.
+    let start = i32::from_le_bytes(good[32..36].try_into().unwrap()) as usize;
+    let csize = i32::from_le_bytes(good[start..start + 4].try_into().unwrap());
+    assert!(csize > 8, "block 0 is compressed");
+    let mut junk = good.clone();
+    for b in &mut junk[start + 4..start + 4 + csize as usize] {
+        *b = 0xff;
+    }
+    cache.put(2, &junk).unwrap();
+    cache.flush().unwrap();
+    let shape = src.layout().shape();
+    let chunk_len = src.layout().chunks()[0];
+    let sel = Selection::new(
+        &format!("{}:{}", 2 * chunk_len, 2 * chunk_len + 3)
+            .parse()
+            .unwrap(),
+        shape,
+    )
+    .unwrap();
+    assert!(matches!(
+        cache.read(&sel),
+        Err(FormatError::BadChunk { nchunk: 2, .. })
+    ));
+    cache.forget(2).unwrap();
+    assert!(!cache.is_filled(2));
+    cache.flush().unwrap();
+    drop(cache);
+    let reopened = Dataset::open(&path).unwrap();
+    assert!(
+        reopened.chunk_is_uninit(2).unwrap(),
+        "c-blosc2 sees it UNINIT"
+    );
+    let mut cache = CacheFile::open(&path, Kind::Array).unwrap();
+    assert_eq!(cache.filled(), 0);
+    cache.put(2, &good).unwrap();
+    assert_eq!(cache.read(&sel).unwrap(), src.read(&sel).unwrap());
 }
 
 #[test]

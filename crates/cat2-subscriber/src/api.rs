@@ -189,20 +189,20 @@ async fn fetch(
             sub.cfg.max_fetch_bytes
         )));
     }
+    let deadline = tokio::time::Instant::now() + sub.cfg.timeout;
     let c = ensure_sel(&sub, &path, c, &sel, false).await?;
     let typesize = c.layout.itemsize();
     let dtype = c.meta.array.as_ref().map(|a| a.dtype.clone());
-    let body = tokio::task::spawn_blocking(move || {
-        let data = c.read_file().read(&sel)?;
-        let shape = sel.shape();
-        match dtype {
-            Some(dtype) => encode::b2nd_cframe(&dtype, &shape, &data),
-            None if prefer.is_some() => encode::single_chunk(typesize, &data),
-            None => encode::schunk_cframe(typesize, &data),
-        }
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let body = sub
+        .read(&c, sel, Some(deadline), move |data, sel| {
+            let shape = sel.shape();
+            Ok(match dtype {
+                Some(dtype) => encode::b2nd_cframe(&dtype, &shape, &data),
+                None if prefer.is_some() => encode::single_chunk(typesize, &data),
+                None => encode::schunk_cframe(typesize, &data),
+            }?)
+        })
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 

@@ -12,10 +12,12 @@
 //!
 //! # Layout
 //! - `state`: what is persisted (`STATEDIR/db.json`); `sub`: the core (caches, fetching);
-//! - `sync`: roots, follows, changes; `api`: the REST routes; `error`: [`ApiError`].
+//! - `sync`: roots, follows, changes; `read`: reading selections, dropping chunks that fail
+//!   to decode; `api`: the REST routes; `error`: [`ApiError`].
 
 mod api;
 mod error;
+mod read;
 mod state;
 mod sub;
 mod sync;

@@ -49,7 +49,7 @@ impl Cached {
         self.file.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write_file(&self) -> RwLockWriteGuard<'_, CacheFile> {
+    pub(crate) fn write_file(&self) -> RwLockWriteGuard<'_, CacheFile> {
         self.file.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -428,7 +428,7 @@ async fn fetch(
     results.into_iter().collect()
 }
 
-/// Verifies a chunk (decoding it, outside the lock), then stores it.
+/// Verifies a chunk (its structure, outside the lock), then stores it.
 async fn store(c: &Arc<Cached>, n: u64, bytes: bytes::Bytes) -> Result<(), ApiError> {
     let cc = c.clone();
     tokio::task::spawn_blocking(move || {

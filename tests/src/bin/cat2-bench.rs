@@ -1,6 +1,7 @@
 //! `cat2-bench`: cat2 against Caterva2 0.2.0, side by side, on the same machine and data.
 //!
-//! `cargo build --release --bins && target/release/cat2-bench [--reps N] [--out BENCHMARKS.md]`
+//! `cargo build --release --bins && target/release/cat2-bench [--reps N] [--out BENCHMARKS.md]
+//! [--no-reference]` (the last for quick runs of ours alone: the reference takes minutes)
 //!
 //! Makes the `bench` root (cube, random, many) with cat2's own writer, starts our deployment
 //! (nats-server, cat2bro, cat2pub, cat2sub) and the reference one
@@ -57,12 +58,15 @@ fn make_data(dir: &Path) {
             )
             .unwrap();
         };
+    // Blocks are left to Blosc2: what python-blosc2's `compute_chunks_blocks` picks for these
+    // chunks with its default cparams (ZSTD level 1, shuffle), fixed here so every machine
+    // benchmarks the same files.
     w(
         "cube.b2nd",
         "<f4",
         &[384, 512, 512],
         &[64, 256, 256],
-        &[8, 64, 256],
+        &[1, 128, 256],
         &cube,
     );
     drop(cube);
@@ -80,7 +84,7 @@ fn make_data(dir: &Path) {
         "<f8",
         &[3200, 4096],
         &[256, 4096],
-        &[16, 4096],
+        &[4, 4096],
         &random,
     );
     let many: Vec<u8> = (0..10_240_000i64).flat_map(i64::to_le_bytes).collect();
@@ -313,7 +317,8 @@ async fn main() {
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "BENCHMARKS.md".into());
     let top = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let data = top.join("bench-data/bench");
+    let data = top.join("bench-data/v2");
+    let with_reference = !args.iter().any(|a| a == "--no-reference");
     make_data(&data);
     let compat = std::env::var_os("CAT2_SHARED")
         .map_or_else(|| top.join("../shared"), PathBuf::from)
@@ -325,34 +330,36 @@ async fn main() {
     let _publ = c.publisher("bench", &data, "a", false);
     let mut sub: Proc = c.subscriber(60.0);
     let ours_base = |p: &Proc| format!("http://{}", p.http.clone().unwrap());
-    // Reference.
+    // Reference (left out with `--no-reference`, for quick runs of ours alone).
     let (bro_p, pub_p, sub_p) = (free_port(), free_port(), free_port());
-    let state = c.path("reference");
-    eprintln!("starting the reference Caterva2 0.2.0 deployment (copies the data) ...");
-    let st = std::process::Command::new("bash")
-        .arg(compat.join("start-reference.sh"))
-        .arg(&state)
-        .arg(format!("bench={}@127.0.0.1:{pub_p}", data.display()))
-        .env("BRO", format!("127.0.0.1:{bro_p}"))
-        .env("SUB", format!("127.0.0.1:{sub_p}"))
-        .env("WITH_HDF5", "0")
-        .env("START_TIMEOUT", "600")
-        .status()
-        .unwrap();
-    assert!(st.success(), "start-reference.sh failed");
-    let reference = Reference { state, compat };
+    let reference = with_reference.then(|| {
+        let state = c.path("reference");
+        eprintln!("starting the reference Caterva2 0.2.0 deployment (copies the data) ...");
+        let st = std::process::Command::new("bash")
+            .arg(compat.join("start-reference.sh"))
+            .arg(&state)
+            .arg(format!("bench={}@127.0.0.1:{pub_p}", data.display()))
+            .env("BRO", format!("127.0.0.1:{bro_p}"))
+            .env("SUB", format!("127.0.0.1:{sub_p}"))
+            .env("WITH_HDF5", "0")
+            .env("START_TIMEOUT", "600")
+            .status()
+            .unwrap();
+        assert!(st.success(), "start-reference.sh failed");
+        Reference { state, compat }
+    });
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    let sides = [
-        Side {
-            base: ours_base(&sub),
-        },
-        Side {
+    let mut sides = vec![Side {
+        base: ours_base(&sub),
+    }];
+    if with_reference {
+        sides.push(Side {
             base: format!("http://127.0.0.1:{sub_p}"),
-        },
-    ];
+        });
+    }
     for s in &sides {
         subscribe(&http, &s.base).await;
     }
@@ -387,19 +394,21 @@ async fn main() {
     let mut cube_bytes = 0usize;
     for ds in ["cube.b2nd", "many.b2nd"] {
         let (mut coldd, mut warmd, mut rss, mut cpu) =
-            ([vec![], vec![]], [vec![], vec![]], [0u64; 2], [0f64; 2]);
+            ([vec![], vec![]], [vec![], vec![]], [0u64; 2], [f64::NAN; 2]);
         // The reference takes minutes per cold download of `many` (10 000 sequential pulls).
         let dl_reps = if ds == "many.b2nd" { 1 } else { reps };
         for _ in 0..dl_reps {
-            for i in 0..2 {
+            for i in 0..sides.len() {
                 let (base, pid) = if i == 0 {
                     sub.terminate();
                     std::fs::remove_dir_all(c.path("sub")).ok();
                     sub = c.subscriber(60.0);
                     (ours_base(&sub), sub.pid().unwrap())
-                } else {
+                } else if let Some(reference) = &reference {
                     reference.restart_sub();
                     (sides[1].base.clone(), reference.sub_pid())
+                } else {
+                    continue;
                 };
                 subscribe(&http, &base).await;
                 let (cpu0, _) = proc_cpu_rss(pid);
@@ -407,7 +416,7 @@ async fn main() {
                 let (cpu1, hwm) = proc_cpu_rss(pid);
                 coldd[i].push(t.as_secs_f64());
                 rss[i] = rss[i].max(hwm);
-                cpu[i] = cpu[i].max(cpu1 - cpu0);
+                cpu[i] = (cpu1 - cpu0).max(if cpu[i].is_nan() { 0.0 } else { cpu[i] });
                 if ds == "cube.b2nd" {
                     cube_bytes = n;
                 }
@@ -432,7 +441,14 @@ async fn main() {
         ));
         rows.push((
             format!("subscriber peak RSS, cold {ds} (MB)"),
-            [rss[0] as f64 / 1e6, rss[1] as f64 / 1e6],
+            [
+                rss[0] as f64 / 1e6,
+                if with_reference {
+                    rss[1] as f64 / 1e6
+                } else {
+                    f64::NAN
+                },
+            ],
             if ds == "cube.b2nd" { "≤ 200 MB" } else { "" },
             "MB",
         ));
@@ -449,7 +465,10 @@ async fn main() {
     // 5: concurrency (the subscribers hold the cube from the downloads above).
     let ours_base_now = ours_base(&sub);
     let (q0, p50_0, p99_0, e0) = concurrency(&http, &ours_base_now, 10).await;
-    let (q1, p50_1, p99_1, e1) = concurrency(&http, &sides[1].base, 10).await;
+    let (q1, p50_1, p99_1, e1) = match sides.get(1) {
+        Some(s) => concurrency(&http, &s.base, 10).await,
+        None => (f64::NAN, f64::NAN, f64::NAN, 0),
+    };
     rows.push(("8-connection slices/s".into(), [q0, q1], "≥ 20×", "/s"));
     rows.push((
         "8-connection p50 (ms)".into(),
@@ -514,8 +533,8 @@ async fn main() {
     let md = format!(
         "# Benchmarks\n\ncat2 against Caterva2 0.2.0 on the same machine, data and REST calls (medians of {reps} \
          repetitions, alternating A/B; cold = subscriber cache wiped and restarted).\n\n\
-         Machine: {machine}, {cores} cores. Data: `cube.b2nd` float32 384×512×512 (chunks 64×256×256), \
-         `random.b2nd` float64 3200×4096 (chunks 256×4096), `many.b2nd` int64 10 240 000 (10 000 chunks of 1024).\n\n\
+         Machine: {machine}, {cores} cores. Data: `cube.b2nd` float32 384×512×512 (chunks 64×256×256, blocks 1×128×256), \
+         `random.b2nd` float64 3200×4096 (chunks 256×4096, blocks 4×4096), `many.b2nd` int64 10 240 000 (10 000 chunks of 1024).\n\n\
          Reproduce: `scripts/setup && cargo build --release --bins && target/release/cat2-bench --reps {reps}`\n\n{table}"
     );
     std::fs::write(top.join(&out), md).unwrap();
