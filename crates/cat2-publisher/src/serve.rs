@@ -113,9 +113,14 @@ pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_na
     };
     let part_size = limit.saturating_sub(HEADER_ROOM).max(HEADER_ROOM) as usize;
     let last = r.chunks.len() - 1;
+    let started = std::time::Instant::now();
+    let mut read_time = std::time::Duration::ZERO;
     for (i, &n) in r.chunks.iter().enumerate() {
         let ds = entry.ds.clone();
-        let raw = match tokio::task::spawn_blocking(move || ds.raw_chunk(n)).await {
+        let t = std::time::Instant::now();
+        let read = tokio::task::spawn_blocking(move || ds.raw_chunk(n)).await;
+        read_time += t.elapsed();
+        let raw = match read {
             Ok(Ok(raw)) => Bytes::from(raw),
             Ok(Err(e)) => return respond(&req, Err(format_error(&e))).await,
             Err(e) => {
@@ -149,4 +154,7 @@ pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_na
             }
         }
     }
+    tracing::debug!(path = %r.path, chunks = r.chunks.len(),
+        read_ms = read_time.as_secs_f64() * 1e3,
+        all_ms = started.elapsed().as_secs_f64() * 1e3, "chunks sent");
 }

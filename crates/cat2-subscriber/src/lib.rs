@@ -56,6 +56,9 @@ pub struct Config {
     pub parallel_fetches: usize,
     /// Largest `/api/fetch` result (bigger ones: use `/api/download`).
     pub max_fetch_bytes: u64,
+    /// Bytes of chunks requested at once (counted uncompressed): bounds the memory chunk
+    /// transfers take, whatever the chunk size.
+    pub fetch_buffer_bytes: u64,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             timeout: Duration::from_secs(10),
             parallel_fetches: 16,
             max_fetch_bytes: 1 << 30,
+            fetch_buffer_bytes: 64 << 20,
         }
     }
 }

@@ -76,6 +76,8 @@ pub(crate) struct Sub {
     inflight: Mutex<HashMap<FlightKey, watch::Receiver<FlightResult>>>,
     /// Bounds concurrent chunk requests to publishers.
     permits: Semaphore,
+    /// Bounds the bytes those requests ask for, in MiB ([`Config::fetch_buffer_bytes`]).
+    buffer_mib: Semaphore,
     /// Serialises the opening of cache files (rare), so each file has one instance.
     opening: tokio::sync::Mutex<()>,
     /// Serialises follows and changes of one root.
@@ -91,6 +93,7 @@ fn blocking_err(e: tokio::task::JoinError) -> ApiError {
 impl Sub {
     pub(crate) fn new(cfg: Config, nats: async_nats::Client, state: State) -> Self {
         let permits = Semaphore::new(cfg.parallel_fetches.max(1));
+        let buffer_mib = Semaphore::new(Self::mib(cfg.fetch_buffer_bytes) as usize);
         Self {
             client: Client::new(nats.clone(), cfg.timeout),
             chunk_client: Client::new(nats, STREAM_IDLE.min(cfg.timeout)),
@@ -100,10 +103,16 @@ impl Sub {
             caches: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             permits,
+            buffer_mib,
             opening: tokio::sync::Mutex::new(()),
             root_locks: Mutex::new(HashMap::new()),
             synced: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// `bytes` in whole MiB, at least 1, at most what `u32` permits count.
+    fn mib(bytes: u64) -> u32 {
+        bytes.div_ceil(1 << 20).clamp(1, u64::from(u32::MAX >> 4)) as u32
     }
 
     /// The state (short critical sections only; mark it changed with [`Sub::state_changed`]).
@@ -458,15 +467,25 @@ async fn fetch_batch(
 ) -> Result<(), ApiError> {
     let key = format!("{}/{}", c.root, c.rel);
     let timeout = sub.cfg.timeout;
+    let chunk_bytes = u64::try_from(c.meta.chunksize).unwrap_or(1).max(1);
     let mut backoff = Duration::from_millis(20);
     let mut last_err = ApiError::Timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
     let mut done: Vec<Flight> = Vec::new();
     // Without a request deadline, the batch may take as long as it keeps progressing.
     let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
     'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
+        // One request slot, and room for the batch's bytes (a batch bigger than the whole
+        // buffer takes all of it).
+        let cost = Sub::mib(chunk_bytes.saturating_mul(pending.len() as u64))
+            .min(Sub::mib(sub.cfg.fetch_buffer_bytes));
+        let permits = async {
+            let slot = sub.permits.acquire().await?;
+            let room = sub.buffer_mib.acquire_many(cost).await?;
+            Ok::<_, tokio::sync::AcquireError>((slot, room))
+        };
         let permit = match deadline {
-            Some(d) => tokio::time::timeout_at(d, sub.permits.acquire()).await.ok(),
-            None => Some(sub.permits.acquire().await),
+            Some(d) => tokio::time::timeout_at(d, permits).await.ok(),
+            None => Some(permits.await),
         };
         let Some(Ok(_permit)) = permit else { break };
         if deadline.is_none() {
@@ -478,6 +497,8 @@ async fn fetch_batch(
             chunks: pending.keys().copied().collect(),
             max_part: 8 << 20,
         };
+        let started = std::time::Instant::now();
+        let (mut first_at, mut store_time, mut got) = (None, Duration::ZERO, 0usize);
         let mut stream =
             match tokio::time::timeout_at(stall_deadline, sub.chunk_client.chunks(&c.root, req))
                 .await
@@ -501,10 +522,15 @@ async fn fetch_batch(
             };
             match item {
                 Ok((n, bytes)) => {
+                    first_at.get_or_insert_with(|| started.elapsed());
                     let Some(flight) = pending.remove(&n) else {
                         continue;
                     };
-                    match store(c, n, bytes).await {
+                    got += bytes.len();
+                    let t = std::time::Instant::now();
+                    let stored = store(c, n, bytes).await;
+                    store_time += t.elapsed();
+                    match stored {
                         Ok(()) => done.push(flight),
                         Err(e) => {
                             tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
@@ -514,6 +540,12 @@ async fn fetch_batch(
                     }
                     if deadline.is_none() {
                         stall_deadline = Instant::now() + timeout;
+                    }
+                    if pending.is_empty() {
+                        tracing::debug!(dataset = %key, bytes = got,
+                            first_ms = first_at.unwrap_or_default().as_secs_f64() * 1e3,
+                            all_ms = started.elapsed().as_secs_f64() * 1e3,
+                            store_ms = store_time.as_secs_f64() * 1e3, "chunk batch received");
                     }
                 }
                 Err(e) => {

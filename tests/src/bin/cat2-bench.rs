@@ -91,15 +91,20 @@ fn make_data(dir: &Path) {
     w("many.b2nd", "<i8", &[10_240_000], &[1024], &[1024], &many);
 }
 
+/// GETs `url`, consuming the body as it streams in (as a download client writing to disk
+/// would, without collecting it in memory): time and bytes.
 async fn get(http: &reqwest::Client, url: &str) -> (Duration, usize) {
     let t = Instant::now();
-    let r = http
+    let mut r = http
         .get(url)
         .send()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert!(r.status().is_success(), "GET {url}: {}", r.status());
-    let n = r.bytes().await.unwrap().len();
+    let mut n = 0;
+    while let Some(part) = r.chunk().await.unwrap() {
+        n += part.len();
+    }
     (t.elapsed(), n)
 }
 
