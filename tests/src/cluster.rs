@@ -195,7 +195,12 @@ impl Cluster {
 
     /// Starts `cat2sub` with its state in `sub/` and the given request timeout.
     pub fn subscriber(&mut self, timeout_secs: f64) -> Proc {
-        let args = vec![
+        self.subscriber_with(timeout_secs, &[])
+    }
+
+    /// [`Cluster::subscriber`] with more flags.
+    pub fn subscriber_with(&mut self, timeout_secs: f64, extra: &[&str]) -> Proc {
+        let mut args: Vec<String> = vec![
             "--nats".into(),
             self.nats.url().into(),
             "--http".into(),
@@ -205,6 +210,7 @@ impl Cluster {
             "--timeout".into(),
             timeout_secs.to_string(),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.spawn("cat2sub", &args, true)
     }
 }

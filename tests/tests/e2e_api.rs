@@ -85,6 +85,23 @@ async fn quickstart_through_the_rest_api() {
         data,
         (10..20i64).flat_map(i64::to_le_bytes).collect::<Vec<u8>>()
     );
+    // A small read fetches only the blocks it needs: nothing is cached on disk...
+    let (_, info) = get_json(&http, &format!("{base}/api/info/foo/ds-1d.b2nd")).await;
+    assert_eq!(info["schunk"]["cbytes"], 0, "{info}");
+    // ...a read of most of a chunk caches that chunk.
+    let body = http
+        .get(format!(
+            "{base}/api/fetch/foo/ds-1d.b2nd?slice_=0:60&prefer_schunk=true"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    let (_, data) = decode_frame(&body.bytes().await.unwrap());
+    assert_eq!(
+        data,
+        (0..60i64).flat_map(i64::to_le_bytes).collect::<Vec<u8>>()
+    );
     let (_, info) = get_json(&http, &format!("{base}/api/info/foo/ds-1d.b2nd")).await;
     let cached = info["schunk"]["cbytes"].as_i64().unwrap();
     assert!(cached > 0 && cached < 1000, "one chunk cached: {cached}");
@@ -376,10 +393,11 @@ async fn concurrent_requests_for_one_chunk_fetch_it_once() {
     let fetches = (0..8).map(|i| {
         let (http, base) = (http.clone(), base.clone());
         tokio::spawn(async move {
+            // Most of chunk 1 (small reads fetch blocks instead: see the next test).
             let url = format!(
                 "{base}/api/fetch/once/a.b2nd?slice_={}:{}&prefer_schunk=true",
                 1_000_000 + i,
-                1_000_010 + i
+                1_900_000 + i
             );
             let r = http.get(url).send().await.unwrap();
             assert_eq!(r.status(), 200);
@@ -392,7 +410,7 @@ async fn concurrent_requests_for_one_chunk_fetch_it_once() {
         .enumerate()
     {
         let start = (1_000_000 + i) * 4;
-        assert_eq!(f.unwrap(), &data[start..start + 40]);
+        assert!(f.unwrap() == data[start..start + 3_600_000], "read {i}");
     }
     // The publisher's own statistics ($SRV.STATS, ADR-32): one chunk request served.
     let nats = async_nats::connect(c.nats.url()).await.unwrap();
@@ -408,6 +426,103 @@ async fn concurrent_requests_for_one_chunk_fetch_it_once() {
         .find(|e| e["name"] == "chunks")
         .unwrap();
     assert_eq!(chunks["num_requests"], 1, "{v}");
+}
+
+/// The publisher's count of requests to one of its endpoints (`$SRV.STATS`, ADR-32).
+async fn publisher_requests(nats: &async_nats::Client, endpoint: &str) -> u64 {
+    let stats = nats
+        .request("$SRV.STATS.cat2-publisher", bytes::Bytes::new())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == endpoint)
+        .and_then(|e| e["num_requests"].as_u64())
+        .unwrap_or_else(|| panic!("no endpoint {endpoint}: {v}"))
+}
+
+/// A small read of an uncached chunk asks the publisher for the blocks it needs, not the
+/// chunk; with `--prefetch-chunks` the chunk is then cached whole in the background.
+#[tokio::test(flavor = "multi_thread")]
+async fn small_reads_fetch_blocks_not_chunks() {
+    let mut c = Cluster::new(&[]);
+    let root = c.path("blk");
+    std::fs::create_dir_all(&root).unwrap();
+    let data: Vec<u8> = (0..400_000u32)
+        .flat_map(|v| (v.wrapping_mul(2_654_435_761) >> 7).to_le_bytes())
+        .collect();
+    cat2_format::encode::write_b2nd_file(
+        &root.join("a.b2nd"),
+        "<u4",
+        &[400, 1000],
+        &[200, 1000],
+        &[10, 1000],
+        &data,
+        &[],
+    )
+    .unwrap();
+    let _bro = c.broker();
+    let _publ = c.publisher("blk", &root, "a", false);
+    let mut sub = c.subscriber(10.0);
+    let http = reqwest::Client::new();
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    for prefetch in [false, true] {
+        let base = format!("http://{}", sub.http.clone().unwrap());
+        subscribe(&http, &base, "blk").await;
+        let (chunks0, blocks0) = (
+            publisher_requests(&nats, "chunks").await,
+            publisher_requests(&nats, "blocks").await,
+        );
+        // Rows 215..225 of chunk 1 (blocks 1 and 2 of its 20), columns 3..9.
+        let r = http
+            .get(format!(
+                "{base}/api/fetch/blk/a.b2nd?slice_=215:225,3:9&prefer_schunk=true"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let (shape, got) = decode_frame(&r.bytes().await.unwrap());
+        assert_eq!(shape, vec![10, 6]);
+        let want: Vec<u8> = (215..225)
+            .flat_map(|i| data[(i * 1000 + 3) * 4..(i * 1000 + 9) * 4].to_vec())
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(publisher_requests(&nats, "blocks").await, blocks0 + 1);
+        let info_url = format!("{base}/api/info/blk/a.b2nd");
+        if prefetch {
+            wait_until(
+                "chunk 1 cached in the background",
+                Duration::from_secs(10),
+                || async {
+                    let (_, info) = get_json(&http, &info_url).await;
+                    (info["schunk"]["cbytes"].as_i64() > Some(0)).then_some(())
+                },
+            )
+            .await;
+            assert_eq!(publisher_requests(&nats, "chunks").await, chunks0 + 1);
+        } else {
+            assert_eq!(publisher_requests(&nats, "chunks").await, chunks0);
+            let (_, info) = get_json(&http, &info_url).await;
+            assert_eq!(info["schunk"]["cbytes"], 0, "nothing cached: {info}");
+            // Again: served from the blocks kept in memory, no new request.
+            let r = http
+                .get(format!(
+                    "{base}/api/fetch/blk/a.b2nd?slice_=215:225,3:9&prefer_schunk=true"
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(decode_frame(&r.bytes().await.unwrap()).1, want);
+            assert_eq!(publisher_requests(&nats, "blocks").await, blocks0 + 1);
+            sub.terminate();
+            std::fs::remove_dir_all(c.path("sub")).ok();
+            sub = c.subscriber_with(10.0, &["--prefetch-chunks"]);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

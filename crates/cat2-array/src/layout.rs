@@ -197,6 +197,25 @@ impl ChunkLayout {
         self.blocks.iter().product::<u64>() as usize * self.itemsize
     }
 
+    /// The blocks of chunk `nchunk` that `sel` needs, in increasing order.
+    ///
+    /// # Errors
+    /// [`LayoutError::Rank`] when `sel` has another rank.
+    pub fn blocks_touching(&self, nchunk: u64, sel: &Selection) -> Result<Vec<u64>, LayoutError> {
+        let bb = self.block_bytes().max(1);
+        let mut blocks = Vec::new();
+        self.for_each_run(nchunk, sel, |src, _, _| {
+            let b = (src / bb) as u64;
+            if blocks.last() != Some(&b) {
+                blocks.push(b);
+            }
+            Ok(())
+        })?;
+        blocks.sort_unstable();
+        blocks.dedup();
+        Ok(blocks)
+    }
+
     /// Copies the part of `sel` that chunk `nchunk` holds into `out` (a C-order buffer of
     /// `sel`'s extent), asking `block(i)` for the decompressed bytes of only the blocks it
     /// needs, each once: a small selection of a big chunk decompresses a few blocks, not the

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, StatusCode};
 use bytes::{Bytes, BytesMut};
-use cat2_proto::msg::{self, ChunksRequest, Info, InfoRequest, List, Register, Registered, Roots};
+use cat2_proto::msg::{
+    self, BlocksRequest, ChunksRequest, Info, InfoRequest, List, Register, Registered, Roots,
+};
 use cat2_proto::{ErrorCode, RootName, subject};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
@@ -193,13 +195,43 @@ impl Client {
         root: &RootName,
         mut req: ChunksRequest,
     ) -> Result<ChunkStream, ClientError> {
-        let subject = subject::root_chunks(root);
+        req.max_part = self.max_part(req.max_part);
+        let ids = req.chunks.clone();
+        self.stream(subject::root_chunks(root), cat2_proto::encode(&req), ids)
+            .await
+    }
+
+    /// Asks a publisher of `root` for single blocks of one chunk, each a one-block chunk
+    /// (numbered by block on the stream).
+    ///
+    /// # Errors
+    /// `Unavailable` when NATS is unreachable.
+    pub async fn blocks(
+        &self,
+        root: &RootName,
+        mut req: BlocksRequest,
+    ) -> Result<ChunkStream, ClientError> {
+        req.max_part = self.max_part(req.max_part);
+        let ids = req.blocks.clone();
+        self.stream(subject::root_blocks(root), cat2_proto::encode(&req), ids)
+            .await
+    }
+
+    fn max_part(&self, asked: u64) -> u64 {
         let max_payload = self.nats.server_info().max_payload as u64;
-        req.max_part = if max_payload > 0 {
-            max_payload.min(req.max_part.max(1))
+        if max_payload > 0 {
+            max_payload.min(asked.max(1))
         } else {
-            req.max_part
-        };
+            asked
+        }
+    }
+
+    async fn stream(
+        &self,
+        subject: String,
+        payload: Vec<u8>,
+        ids: Vec<u64>,
+    ) -> Result<ChunkStream, ClientError> {
         let inbox = self.nats.new_inbox();
         let sub = self
             .nats
@@ -207,12 +239,12 @@ impl Client {
             .await
             .map_err(|e| ClientError::Unavailable(format!("nats: {e}")))?;
         self.nats
-            .publish_with_reply(subject.clone(), inbox, cat2_proto::encode(&req).into())
+            .publish_with_reply(subject.clone(), inbox, payload.into())
             .await
             .map_err(|e| ClientError::Unavailable(format!("nats: {e}")))?;
         Ok(ChunkStream {
             sub,
-            pending: req.chunks.iter().copied().collect(),
+            pending: ids.into_iter().collect(),
             current: None,
             timeout: self.timeout,
             subject,

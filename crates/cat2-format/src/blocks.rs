@@ -184,11 +184,32 @@ impl<R: Fn(u64, usize) -> Result<Vec<u8>, FormatError>> StoredChunk<R> {
     /// # Errors
     /// [`FormatError::BadChunk`] when the chunk does not decode; I/O errors.
     pub(crate) fn block(&mut self, b: u64) -> Result<Vec<u8>, FormatError> {
+        match self.one_block(b)? {
+            Some((one, blk)) => chunk::decompress(self.nchunk, &one, blk as i64),
+            None => {
+                let cbytes = self.cbytes()?;
+                self.decode_whole(b, cbytes)
+            }
+        }
+    }
+
+    fn cbytes(&mut self) -> Result<usize, FormatError> {
         let head = self.head()?;
-        let cbytes = usize::try_from(i32_at(&head, 12))
+        usize::try_from(i32_at(&head, 12))
             .ok()
             .filter(|c| *c >= HEADER_LEN)
-            .ok_or_else(|| bad(self.nchunk, "stored chunk header is corrupt"))?;
+            .ok_or_else(|| bad(self.nchunk, "stored chunk header is corrupt"))
+    }
+
+    /// Block `b` as a chunk of its own (its compressed bytes verbatim under the chunk's
+    /// header) and its uncompressed size; `None` when blocks of this chunk do not decode
+    /// alone (delta filter, dictionary, special or one-block chunks): decode it whole.
+    ///
+    /// # Errors
+    /// [`FormatError::BadChunk`] for a header or block start that does not fit; I/O errors.
+    pub(crate) fn one_block(&mut self, b: u64) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        let head = self.head()?;
+        let cbytes = self.cbytes()?;
         let nbytes = i32_at(&head, 4);
         if i64::from(nbytes) != self.expected {
             return Err(bad(
@@ -198,7 +219,7 @@ impl<R: Fn(u64, usize) -> Result<Vec<u8>, FormatError>> StoredChunk<R> {
         }
         let (nbytes, bs) = (nbytes as usize, i32_at(&head, 8));
         if bs <= 0 || bs as usize != self.block_bytes || !blocks_independent(&head) {
-            return self.decode_whole(b, cbytes);
+            return Ok(None);
         }
         let bs = bs as usize;
         let nblocks = nbytes.div_ceil(bs);
@@ -207,55 +228,87 @@ impl<R: Fn(u64, usize) -> Result<Vec<u8>, FormatError>> StoredChunk<R> {
         };
         let start = first * bs;
         let blk = bs.min(nbytes - start);
-        if head[2] & MEMCPYED != 0 {
+        let memcpyed = head[2] & MEMCPYED != 0;
+        let body = if memcpyed {
             if cbytes != HEADER_LEN + nbytes {
                 return Err(bad(self.nchunk, "stored chunk header is corrupt"));
             }
-            return (self.read)((HEADER_LEN + start) as u64, blk);
-        }
-        if nblocks == 1 {
-            return self.decode_whole(b, cbytes);
-        }
-        if self.bstarts.is_none() {
-            let raw = (self.read)(HEADER_LEN as u64, 4 * nblocks)?;
-            self.bstarts = Some(raw.chunks_exact(4).map(|c| i32_at(c, 0)).collect());
-        }
-        let bstarts = self.bstarts.as_deref().unwrap_or_default();
-        let from = bstarts.get(first).copied().unwrap_or(-1);
-        // A block ends where the next one (in the chunk's byte order) starts.
-        let to = bstarts
-            .iter()
-            .copied()
-            .filter(|s| *s > from)
-            .min()
-            .map_or(cbytes, |s| s as usize);
-        let data_start = HEADER_LEN + 4 * nblocks;
-        let Some(from) = usize::try_from(from)
-            .ok()
-            .filter(|f| *f >= data_start && *f < to && to <= cbytes)
-        else {
-            return Err(bad(
-                self.nchunk,
-                format!("block {b} lies outside the chunk"),
-            ));
+            (self.read)((HEADER_LEN + start) as u64, blk)?
+        } else {
+            if nblocks == 1 {
+                return Ok(None);
+            }
+            if self.bstarts.is_none() {
+                let raw = (self.read)(HEADER_LEN as u64, 4 * nblocks)?;
+                self.bstarts = Some(raw.chunks_exact(4).map(|c| i32_at(c, 0)).collect());
+            }
+            let bstarts = self.bstarts.as_deref().unwrap_or_default();
+            let from = bstarts.get(first).copied().unwrap_or(-1);
+            // A block ends where the next one (in the chunk's byte order) starts.
+            let to = bstarts
+                .iter()
+                .copied()
+                .filter(|s| *s > from)
+                .min()
+                .map_or(cbytes, |s| s as usize);
+            let data_start = HEADER_LEN + 4 * nblocks;
+            let Some(from) = usize::try_from(from)
+                .ok()
+                .filter(|f| *f >= data_start && *f < to && to <= cbytes)
+            else {
+                return Err(bad(
+                    self.nchunk,
+                    format!("block {b} lies outside the chunk"),
+                ));
+            };
+            (self.read)(from as u64, to - from)?
         };
-        let body = (self.read)(from as u64, to - from)?;
-        // A one-block chunk: the original header with this block's sizes, one block start.
-        // c-blosc2 wants blocksize <= nbytes, so a short last block becomes a whole block of
-        // its own size; being a leftover it was one stream: say so.
-        let mut one = Vec::with_capacity(HEADER_LEN + 4 + body.len());
-        one.extend_from_slice(&head);
-        one[4..8].copy_from_slice(&(blk as i32).to_le_bytes());
-        one[8..12].copy_from_slice(&(blk as i32).to_le_bytes());
-        if blk < bs {
-            one[2] |= DONT_SPLIT;
-        }
-        let total = i32::try_from(HEADER_LEN + 4 + body.len())
-            .map_err(|_| bad(self.nchunk, "block too large"))?;
-        one[12..16].copy_from_slice(&total.to_le_bytes());
+        Ok(Some((
+            one_block_chunk(&head, blk, bs, memcpyed, &body)?,
+            blk,
+        )))
+    }
+}
+
+/// A chunk of one block: `head` (the original chunk's header) with the block's sizes, then
+/// (unless memcpyed) one block start, then `body` verbatim. c-blosc2 wants blocksize <=
+/// nbytes, so a short last block becomes a whole block of its own size; being a leftover it
+/// was one stream: say so.
+fn one_block_chunk(
+    head: &[u8; HEADER_LEN],
+    blk: usize,
+    bs: usize,
+    memcpyed: bool,
+    body: &[u8],
+) -> Result<Vec<u8>, FormatError> {
+    let starts = if memcpyed { 0 } else { 4 };
+    let total =
+        i32::try_from(HEADER_LEN + starts + body.len()).map_err(|_| bad(0, "block too large"))?;
+    let mut one = Vec::with_capacity(HEADER_LEN + starts + body.len());
+    one.extend_from_slice(head);
+    one[4..8].copy_from_slice(&(blk as i32).to_le_bytes());
+    one[8..12].copy_from_slice(&(blk as i32).to_le_bytes());
+    one[12..16].copy_from_slice(&total.to_le_bytes());
+    if blk < bs {
+        one[2] |= DONT_SPLIT;
+    }
+    if !memcpyed {
         one.extend_from_slice(&((HEADER_LEN + 4) as i32).to_le_bytes());
-        one.extend_from_slice(&body);
-        chunk::decompress(self.nchunk, &one, blk as i64)
+    }
+    one.extend_from_slice(body);
+    Ok(one)
+}
+
+/// Checks and decodes a one-block chunk received from a publisher (`expected` bytes).
+///
+/// # Errors
+/// [`FormatError::BadChunk`] when it is not a sound chunk of that size.
+pub fn decode_one_block(raw: &[u8], expected: usize) -> Result<Vec<u8>, FormatError> {
+    let expected = expected as i64;
+    match check(0, raw, expected) {
+        Ok(_) => chunk::decompress(0, raw, expected),
+        Err(FormatError::ChunkUnavailable { .. }) => Err(bad(0, "an uninitialised block")),
+        Err(e) => Err(e),
     }
 }
 
@@ -289,6 +342,10 @@ mod tests {
                     want,
                     "clevel {clevel} block {b}"
                 );
+                let (one, blk) = sc.one_block(b as u64).unwrap().unwrap();
+                assert_eq!(decode_one_block(&one, blk).unwrap(), want);
+                assert!(decode_one_block(&one, blk + 1).is_err());
+                assert!(decode_one_block(&one[..one.len() - 1], blk).is_err());
             }
             assert!(sc.block(nblocks as u64).is_err());
         }

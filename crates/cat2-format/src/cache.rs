@@ -44,6 +44,14 @@ pub struct Verified<'a> {
     raw: &'a [u8],
 }
 
+/// Room reserved for one chunk in a cache file ([`CacheFile::reserve`]).
+#[derive(Debug)]
+pub struct Slot {
+    nchunk: usize,
+    at: u64,
+    len: usize,
+}
+
 /// A cache file being filled.
 #[derive(Debug)]
 pub struct CacheFile {
@@ -257,26 +265,64 @@ impl CacheFile {
     /// # Errors
     /// [`FormatError::NoSuchChunk`] (verified against other metadata); I/O errors.
     pub fn put_verified(&mut self, chunk: Verified<'_>) -> Result<(), FormatError> {
-        let Verified { nchunk, raw } = chunk;
-        let n = usize::try_from(nchunk)
+        if let Some(slot) = self.reserve(&chunk)? {
+            self.write_slot(&slot, chunk.raw)?;
+            self.commit(slot);
+        }
+        Ok(())
+    }
+
+    /// Reserves room at the end of the chunk data for a verified chunk (`None` when it is
+    /// filled already). With [`CacheFile::write_slot`] (`&self`: shared with readers) and
+    /// [`CacheFile::commit`], big chunks are written without holding off readers.
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`]; I/O errors.
+    pub fn reserve(&mut self, chunk: &Verified<'_>) -> Result<Option<Slot>, FormatError> {
+        let n = usize::try_from(chunk.nchunk)
             .ok()
             .filter(|n| *n < self.frame.offsets.len());
         let n = n.ok_or(FormatError::NoSuchChunk {
-            nchunk,
+            nchunk: chunk.nchunk,
             nchunks: self.nchunks(),
         })?;
         if self.frame.offsets[n] >= 0 {
-            return Ok(());
+            return Ok(None);
         }
         self.mark_dirty()?;
-        let f = &mut self.frame;
+        let at = self.frame.data_end;
+        self.frame.data_end += chunk.raw.len() as u64;
+        Ok(Some(Slot {
+            nchunk: n,
+            at,
+            len: chunk.raw.len(),
+        }))
+    }
+
+    /// Writes a chunk's bytes into its reserved slot.
+    ///
+    /// # Errors
+    /// [`FormatError::BadChunk`] when `raw` is not the slot's size; I/O errors.
+    pub fn write_slot(&self, slot: &Slot, raw: &[u8]) -> Result<(), FormatError> {
+        if raw.len() != slot.len {
+            return Err(FormatError::BadChunk {
+                nchunk: slot.nchunk as u64,
+                reason: "not the chunk its slot was reserved for".into(),
+            });
+        }
+        let f = &self.frame;
         f.file
-            .write_all_at(raw, f.data_end)
-            .map_err(FormatError::io(&f.path))?;
-        self.filled += 1;
-        f.offsets[n] = (f.data_end - f.header_len) as i64;
-        f.data_end += raw.len() as u64;
-        Ok(())
+            .write_all_at(raw, slot.at)
+            .map_err(FormatError::io(&f.path))
+    }
+
+    /// Points the index at a written slot (durable at the next [`CacheFile::flush`]).
+    pub fn commit(&mut self, slot: Slot) {
+        let f = &mut self.frame;
+        if f.offsets[slot.nchunk] < 0 {
+            f.offsets[slot.nchunk] = (slot.at - f.header_len) as i64;
+            self.filled += 1;
+        }
     }
 
     /// Whether chunks were put since the last flush (the file on disk is then not a valid
@@ -328,6 +374,19 @@ impl CacheFile {
     /// # Errors
     /// [`FormatError::ChunkUnavailable`] when a needed chunk is not filled; decoding errors.
     pub fn read(&self, sel: &Selection) -> Result<Vec<u8>, FormatError> {
+        self.read_using(sel, |_, _| None)
+    }
+
+    /// [`CacheFile::read`], taking the blocks of chunks not filled yet from `blocks(chunk,
+    /// block)` (decoded blocks fetched on their own, for small reads).
+    ///
+    /// # Errors
+    /// [`FormatError::ChunkUnavailable`] when a needed block is in neither; decoding errors.
+    pub fn read_using(
+        &self,
+        sel: &Selection,
+        mut blocks: impl FnMut(u64, u64) -> Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, FormatError> {
         let itemsize = self.layout.itemsize();
         let total = usize::try_from(sel.nitems())
             .ok()
@@ -340,12 +399,15 @@ impl CacheFile {
             })?
         ];
         for n in self.layout.chunks_touching(sel) {
-            if !self.is_filled(n) {
-                return Err(FormatError::ChunkUnavailable { nchunk: n });
+            if self.is_filled(n) {
+                let expected = self.meta.chunk_nbytes(n)?;
+                self.frame
+                    .copy_chunk(&self.layout, n, expected, sel, &mut out)?;
+            } else {
+                self.layout.copy_from_blocks(n, sel, &mut out, |b| {
+                    blocks(n, b).ok_or(FormatError::ChunkUnavailable { nchunk: n })
+                })?;
             }
-            let expected = self.meta.chunk_nbytes(n)?;
-            self.frame
-                .copy_chunk(&self.layout, n, expected, sel, &mut out)?;
         }
         Ok(out)
     }

@@ -136,6 +136,27 @@ impl Dataset {
         }
     }
 
+    /// Block `block` of chunk `nchunk` as a Blosc2 chunk of its own (its compressed bytes
+    /// verbatim) and its uncompressed size, for small reads of big chunks; `None` when the
+    /// chunk's blocks do not decode alone (delta filter, dictionary, special chunks, plain
+    /// files): read the whole chunk.
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`]; [`FormatError::BadChunk`] for a bad block number or a
+    /// corrupt chunk; I/O errors.
+    pub fn one_block(
+        &self,
+        nchunk: u64,
+        block: u64,
+    ) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        self.check_index(nchunk)?;
+        let expected = self.meta.chunk_nbytes(nchunk)?;
+        match &self.source {
+            Source::Blosc2(f) => f.one_block(nchunk, expected, self.layout.block_bytes(), block),
+            Source::File(_) => Ok(None),
+        }
+    }
+
     /// Whether chunk `nchunk` is the special UNINIT value (not yet filled, spec §1.5).
     ///
     /// # Errors

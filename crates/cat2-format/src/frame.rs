@@ -232,6 +232,54 @@ impl Frame {
         Ok(Some(buf))
     }
 
+    /// Where stored chunk `n` starts in the file; `None` for a special chunk.
+    fn stored_at(&self, n: u64) -> Result<Option<u64>, FormatError> {
+        let off = *usize::try_from(n)
+            .ok()
+            .and_then(|i| self.offsets.get(i))
+            .ok_or(FormatError::NoSuchChunk {
+                nchunk: n,
+                nchunks: self.nchunks(),
+            })?;
+        Ok((off >= 0).then(|| self.header_len + off as u64))
+    }
+
+    /// Positioned reads inside stored chunk `n` (at `at`), kept inside the chunk data.
+    fn reader(&self, n: u64, at: u64) -> impl Fn(u64, usize) -> Result<Vec<u8>, FormatError> + '_ {
+        move |o: u64, len: usize| {
+            let from = at.saturating_add(o);
+            if from.saturating_add(len as u64) > self.data_end {
+                return Err(FormatError::BadChunk {
+                    nchunk: n,
+                    reason: "stored chunk runs past the chunk data".into(),
+                });
+            }
+            let mut buf = vec![0u8; len];
+            self.file
+                .read_exact_at(&mut buf, from)
+                .map_err(FormatError::io(&self.path))?;
+            Ok(buf)
+        }
+    }
+
+    /// Block `b` of chunk `n` as a one-block chunk (see [`StoredChunk::one_block`]) and its
+    /// uncompressed size; `None` when it must be read whole (special chunks too).
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`]; [`FormatError::BadChunk`]; I/O errors.
+    pub(crate) fn one_block(
+        &self,
+        n: u64,
+        expected: i64,
+        block_bytes: usize,
+        b: u64,
+    ) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        match self.stored_at(n)? {
+            None => Ok(None),
+            Some(at) => StoredChunk::new(n, expected, block_bytes, self.reader(n, at)).one_block(b),
+        }
+    }
+
     /// Copies the part of `sel` that chunk `n` (holding `expected` bytes) holds into `out`,
     /// reading and decoding only the blocks it needs.
     ///
@@ -246,34 +294,13 @@ impl Frame {
         out: &mut [u8],
     ) -> Result<(), FormatError> {
         let bb = layout.block_bytes();
-        let off = *usize::try_from(n)
-            .ok()
-            .and_then(|i| self.offsets.get(i))
-            .ok_or(FormatError::NoSuchChunk {
-                nchunk: n,
-                nchunks: self.nchunks(),
-            })?;
-        if off < 0 {
+        let Some(at) = self.stored_at(n)? else {
             let raw = self.raw_chunk(n)?;
             return layout.copy_from_blocks(n, sel, out, |b| {
                 chunk::decompress_block(n, &raw, expected, b, bb)
             });
-        }
-        let at = self.header_len + off as u64;
-        let read = |o: u64, len: usize| {
-            let from = at.saturating_add(o);
-            if from.saturating_add(len as u64) > self.data_end {
-                return Err(FormatError::BadChunk {
-                    nchunk: n,
-                    reason: "stored chunk runs past the chunk data".into(),
-                });
-            }
-            let mut buf = vec![0u8; len];
-            self.file
-                .read_exact_at(&mut buf, from)
-                .map_err(FormatError::io(&self.path))?;
-            Ok(buf)
         };
+        let read = self.reader(n, at);
         let mut stored = StoredChunk::new(n, expected, bb, read);
         layout.copy_from_blocks(n, sel, out, |b| stored.block(b))
     }

@@ -29,7 +29,8 @@ mod ffi;
 mod frame;
 mod plain;
 
-pub use cache::{CacheFile, Verified};
+pub use blocks::decode_one_block;
+pub use cache::{CacheFile, Slot, Verified};
 pub use cat2_proto::meta::{ArrayMeta, CParams, Kind, Layer, Meta};
 pub use dataset::{Dataset, kind_of};
 pub use error::FormatError;

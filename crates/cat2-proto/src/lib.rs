@@ -19,6 +19,7 @@
 //! | `cat2.v1.root.<root>.list` | request (publisher service, queue group) | empty → [`msg::List`] |
 //! | `cat2.v1.root.<root>.info` | request (publisher service, queue group) | [`msg::InfoRequest`] → [`msg::Info`] |
 //! | `cat2.v1.root.<root>.chunks` | request (publisher service, queue group) | [`msg::ChunksRequest`] → raw chunk parts |
+//! | `cat2.v1.root.<root>.blocks` | request (publisher service, queue group) | [`msg::BlocksRequest`] → one-block chunks, same format |
 //! | `cat2.v1.root.<root>.changes` | publish (publisher) | [`msg::Change`] |
 //! | `cat2.v1.sub.<id>.status` | request (subscriber service) | empty → [`msg::SubscriberStatus`] |
 //!

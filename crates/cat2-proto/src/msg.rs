@@ -94,6 +94,24 @@ pub struct ChunksRequest {
     pub max_part: u64,
 }
 
+/// Asks for single blocks of one chunk (small reads of chunks not cached yet). Each block
+/// comes back as a one-block Blosc2 chunk, in the chunk stream format (`Cat2-Chunk` is the
+/// block number). A chunk whose blocks do not decode alone (delta filter, dictionary, plain
+/// files) is answered with [`crate::ErrorCode::BadRequest`]: fetch the whole chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlocksRequest {
+    /// Dataset path.
+    pub path: String,
+    /// As in [`ChunksRequest`].
+    pub etag: String,
+    /// The chunk.
+    pub chunk: u64,
+    /// Block numbers within the chunk, answered in this order.
+    pub blocks: Vec<u64>,
+    /// Largest message the asker's server accepts.
+    pub max_part: u64,
+}
+
 /// A dataset was added, modified (`etag` set) or deleted (`etag` none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {

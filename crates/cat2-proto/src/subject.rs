@@ -39,6 +39,11 @@ pub fn root_chunks(r: &RootName) -> String {
     root(r, "chunks")
 }
 
+/// Publisher of `r`: single blocks of a chunk.
+pub fn root_blocks(r: &RootName) -> String {
+    root(r, "blocks")
+}
+
 /// Publisher of `r`: dataset changes.
 pub fn root_changes(r: &RootName) -> String {
     root(r, "changes")

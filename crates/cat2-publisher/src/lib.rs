@@ -1,6 +1,6 @@
 //! The cat2 publisher: serves one root directory on NATS.
 //!
-//! It answers `cat2.v1.root.<root>.{list,info,chunks}` as a NATS micro service
+//! It answers `cat2.v1.root.<root>.{list,info,chunks,blocks}` as a NATS micro service
 //! (`cat2-publisher`, ADR-32) in the queue group of its root, so several publishers of one root
 //! share the requests and one can stop without clients noticing. It registers with the broker
 //! and heartbeats; it rescans the directory and announces added, modified and deleted datasets
@@ -155,6 +155,12 @@ pub async fn run(
         .add(subject::root_chunks(&cfg.name))
         .await
         .map_err(nats_err)?;
+    let mut blocks = service
+        .endpoint_builder()
+        .name("blocks")
+        .add(subject::root_blocks(&cfg.name))
+        .await
+        .map_err(nats_err)?;
 
     // Changes made while we were down.
     let startup = diff_etags(&previous, &datasets.etags());
@@ -187,6 +193,9 @@ pub async fn run(
             Some(req) = info.next() => serve::info(req, &datasets).await,
             Some(req) = chunks.next() => {
                 tokio::spawn(serve::chunks(req, datasets.clone(), nats.clone()));
+            }
+            Some(req) = blocks.next() => {
+                tokio::spawn(serve::blocks(req, datasets.clone(), nats.clone()));
             }
             // Rescans run on the blocking pool while requests keep being served.
             _ = scan_tick.tick(), if scanning.is_none() => {

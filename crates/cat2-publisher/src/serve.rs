@@ -1,4 +1,4 @@
-//! The publisher's NATS endpoints: list, info, chunks.
+//! The publisher's NATS endpoints: list, info, chunks, blocks.
 
 use std::sync::Arc;
 
@@ -6,7 +6,7 @@ use async_nats::HeaderMap;
 use async_nats::service::Request;
 use bytes::Bytes;
 use cat2_format::FormatError;
-use cat2_proto::msg::{self, ChunksRequest, Info, InfoRequest, List};
+use cat2_proto::msg::{self, BlocksRequest, ChunksRequest, Info, InfoRequest, List};
 use cat2_proto::{DatasetPath, ErrorCode};
 
 use crate::state::{Datasets, Entry};
@@ -74,32 +74,82 @@ fn format_error(e: &FormatError) -> async_nats::service::error::Error {
     }
 }
 
+/// What one request streams back: chunks, or blocks of one chunk.
+enum Items {
+    Chunks(Vec<u64>),
+    Blocks { chunk: u64, blocks: Vec<u64> },
+}
+
+impl Items {
+    fn ids(&self) -> &[u64] {
+        match self {
+            Items::Chunks(c) => c,
+            Items::Blocks { blocks, .. } => blocks,
+        }
+    }
+
+    /// Reads item `id` (on the blocking pool): raw chunk, or a block as a one-block chunk
+    /// (`None`: blocks of that chunk do not decode alone).
+    fn read(&self, ds: &cat2_format::Dataset, id: u64) -> Result<Option<Vec<u8>>, FormatError> {
+        match self {
+            Items::Chunks(_) => ds.raw_chunk(id).map(Some),
+            Items::Blocks { chunk, .. } => Ok(ds.one_block(*chunk, id)?.map(|(b, _)| b)),
+        }
+    }
+}
+
 /// Streams the requested chunks to the reply subject, each cut into parts that fit the
 /// server's `max_payload`. Reads run on the blocking pool.
 pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_nats::Client) {
-    let r = match cat2_proto::decode::<ChunksRequest>("chunks", &req.message.payload) {
-        Ok(r) => r,
-        Err(e) => {
-            return respond(
-                &req,
-                Err(service_error(ErrorCode::BadRequest, &e.to_string())),
-            )
-            .await;
+    match cat2_proto::decode::<ChunksRequest>("chunks", &req.message.payload) {
+        Ok(r) => {
+            let items = Items::Chunks(r.chunks);
+            stream(req, &datasets, nats, &r.path, &r.etag, r.max_part, items).await;
         }
-    };
-    let entry = match lookup(&datasets, &r.path) {
+        Err(e) => {
+            let e = service_error(ErrorCode::BadRequest, &e.to_string());
+            respond(&req, Err(e)).await;
+        }
+    }
+}
+
+/// Streams single blocks of one chunk, each as a one-block chunk, like [`chunks`].
+pub(crate) async fn blocks(req: Request, datasets: Arc<Datasets>, nats: async_nats::Client) {
+    match cat2_proto::decode::<BlocksRequest>("blocks", &req.message.payload) {
+        Ok(r) => {
+            let items = Items::Blocks {
+                chunk: r.chunk,
+                blocks: r.blocks,
+            };
+            stream(req, &datasets, nats, &r.path, &r.etag, r.max_part, items).await;
+        }
+        Err(e) => {
+            let e = service_error(ErrorCode::BadRequest, &e.to_string());
+            respond(&req, Err(e)).await;
+        }
+    }
+}
+
+async fn stream(
+    req: Request,
+    datasets: &Datasets,
+    nats: async_nats::Client,
+    path: &str,
+    etag: &str,
+    max_part: u64,
+    items: Items,
+) {
+    let entry = match lookup(datasets, path) {
         Ok(e) => e,
         Err(e) => return respond(&req, Err(e)).await,
     };
-    if entry.etag != r.etag {
-        let text = format!(
-            "{} changed (etag {}, asked for {})",
-            r.path, entry.etag, r.etag
-        );
+    if entry.etag != etag {
+        let text = format!("{path} changed (etag {}, asked for {etag})", entry.etag);
         return respond(&req, Err(service_error(ErrorCode::Stale, &text))).await;
     }
-    if r.chunks.len() > MAX_CHUNKS_PER_REQUEST || r.chunks.is_empty() {
-        let text = format!("ask for 1 to {MAX_CHUNKS_PER_REQUEST} chunks per request");
+    let ids = items.ids().to_vec();
+    if ids.len() > MAX_CHUNKS_PER_REQUEST || ids.is_empty() {
+        let text = format!("ask for 1 to {MAX_CHUNKS_PER_REQUEST} chunks or blocks per request");
         return respond(&req, Err(service_error(ErrorCode::BadRequest, &text))).await;
     }
     let Some(reply) = req.message.reply.clone() else {
@@ -107,21 +157,28 @@ pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_na
     };
     let server_max = nats.server_info().max_payload as u64;
     let limit = if server_max > 0 {
-        r.max_part.min(server_max)
+        max_part.min(server_max)
     } else {
-        r.max_part
+        max_part
     };
     let part_size = limit.saturating_sub(HEADER_ROOM).max(HEADER_ROOM) as usize;
-    let last = r.chunks.len() - 1;
+    let last = ids.len() - 1;
     let started = std::time::Instant::now();
     let mut read_time = std::time::Duration::ZERO;
-    for (i, &n) in r.chunks.iter().enumerate() {
-        let ds = entry.ds.clone();
+    let items = Arc::new(items);
+    for (i, &n) in ids.iter().enumerate() {
+        let (ds, it) = (entry.ds.clone(), items.clone());
         let t = std::time::Instant::now();
-        let read = tokio::task::spawn_blocking(move || ds.raw_chunk(n)).await;
+        let read = tokio::task::spawn_blocking(move || it.read(&ds, n)).await;
         read_time += t.elapsed();
         let raw = match read {
-            Ok(Ok(raw)) => Bytes::from(raw),
+            Ok(Ok(Some(raw))) => Bytes::from(raw),
+            Ok(Ok(None)) => {
+                let text = format!(
+                    "blocks of this chunk of {path} do not decode alone: ask for the chunk"
+                );
+                return respond(&req, Err(service_error(ErrorCode::BadRequest, &text))).await;
+            }
             Ok(Err(e)) => return respond(&req, Err(format_error(&e))).await,
             Err(e) => {
                 tracing::error!(error = %e, "chunk reader panicked");
@@ -154,7 +211,11 @@ pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, nats: async_na
             }
         }
     }
-    tracing::debug!(path = %r.path, chunks = r.chunks.len(),
+    tracing::debug!(
+        path,
+        items = ids.len(),
         read_ms = read_time.as_secs_f64() * 1e3,
-        all_ms = started.elapsed().as_secs_f64() * 1e3, "chunks sent");
+        all_ms = started.elapsed().as_secs_f64() * 1e3,
+        "chunks sent"
+    );
 }

@@ -194,11 +194,17 @@ async fn fetch(
         )));
     }
     let deadline = tokio::time::Instant::now() + sub.cfg.timeout;
-    let c = ensure_sel(&sub, &path, c, &sel, false).await?;
+    let (c, blocks) = match sub.fetch_blocks(&c, &sel, deadline).await {
+        Some(blocks) => (c, blocks),
+        None => (
+            ensure_sel(&sub, &path, c, &sel, false).await?,
+            Default::default(),
+        ),
+    };
     let typesize = c.layout.itemsize();
     let dtype = c.meta.array.as_ref().map(|a| a.dtype.clone());
     let body = sub
-        .read(&c, sel, Some(deadline), move |data, sel| {
+        .read(&c, sel, Some(deadline), blocks, move |data, sel| {
             let shape = sel.shape();
             Ok(match dtype {
                 Some(dtype) => encode::b2nd_cframe(&dtype, &shape, &data),

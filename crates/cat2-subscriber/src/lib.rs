@@ -56,6 +56,9 @@ pub struct Config {
     pub parallel_fetches: usize,
     /// Largest `/api/fetch` result (bigger ones: use `/api/download`).
     pub max_fetch_bytes: u64,
+    /// Whether small reads of uncached chunks also fetch the chunks whole into the cache
+    /// (in the background); else they fetch only the blocks they need.
+    pub prefetch_chunks: bool,
     /// Bytes of chunks requested at once (counted uncompressed): bounds the memory chunk
     /// transfers take, whatever the chunk size.
     pub fetch_buffer_bytes: u64,
@@ -72,6 +75,7 @@ impl Default for Config {
             parallel_fetches: 16,
             max_fetch_bytes: 1 << 30,
             fetch_buffer_bytes: 64 << 20,
+            prefetch_chunks: false,
         }
     }
 }

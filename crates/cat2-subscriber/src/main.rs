@@ -35,6 +35,11 @@ struct Args {
     /// Seconds a request may wait for upstream [default: `timeout`, else 10].
     #[arg(long)]
     timeout: Option<f64>,
+    /// Small reads of uncached chunks also fetch those chunks whole into the cache, in the
+    /// background (else they fetch only the blocks they need; larger reads and downloads
+    /// always cache whole chunks) [default: `prefetch_chunks`, else false].
+    #[arg(long)]
+    prefetch_chunks: bool,
 }
 
 #[tokio::main]
@@ -75,6 +80,13 @@ async fn main() -> anyhow::Result<()> {
             .transpose()
             .context("[subscriber] timeout")?,
     };
+    cfg.prefetch_chunks = a.prefetch_chunks
+        || match get("prefetch_chunks")?.as_deref() {
+            None => false,
+            Some(v) => v.parse::<bool>().map_err(|_| {
+                anyhow::anyhow!("[subscriber] prefetch_chunks: {v:?} is not true or false")
+            })?,
+        };
     if let Some(t) = timeout.filter(|t| *t > 0.0 && t.is_finite()) {
         cfg.timeout = Duration::from_secs_f64(t);
     }

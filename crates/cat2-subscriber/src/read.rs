@@ -1,16 +1,49 @@
-//! Reading selections from cache files, and healing them: chunks are checked structurally
-//! when they arrive (cheap), so a chunk whose compressed bytes are garbage is found when a
-//! block of it is decoded. It is then dropped from the cache (marked UNINIT, the file stays
-//! a valid frame), fetched again, and the read retried once.
+//! Reading selections from cache files.
+//!
+//! - Small reads (a quarter of a chunk's blocks at most) of chunks not cached yet fetch only
+//!   the blocks they need (a 64×64 window of an 11 MB chunk is one ~100 KB block: 100× less
+//!   traffic on slow or costly links), kept decoded in a bounded in-memory cache. Larger reads
+//!   and downloads cache whole chunks; with `prefetch_chunks`, small reads also fetch their
+//!   chunks whole into the cache, in the background.
+//! - Healing: chunks are checked structurally when they arrive (cheap), so a chunk whose
+//!   compressed bytes are garbage is found when a block of it is decoded. It is then dropped
+//!   from the cache (marked UNINIT, the file stays a valid frame), fetched again, and the
+//!   read retried once.
 
 use std::sync::Arc;
 
 use cat2_array::Selection;
 use cat2_format::FormatError;
+use cat2_proto::msg::BlocksRequest;
 use tokio::time::Instant;
 
 use crate::ApiError;
 use crate::sub::{Cached, Sub};
+
+/// Bytes of decoded blocks kept in memory.
+const BLOCK_CACHE_BYTES: u64 = 64 << 20;
+/// A read fetches blocks of a chunk on their own when it needs at most this fraction of them.
+const BLOCKS_FRACTION: u64 = 4;
+
+/// Decoded blocks a read uses, by (chunk, block).
+pub(crate) type Blocks = std::collections::HashMap<(u64, u64), Arc<Vec<u8>>>;
+
+/// (cache instance, chunk, block) → decoded bytes.
+pub(crate) type BlockCache = quick_cache::sync::Cache<(u64, u64, u64), Arc<Vec<u8>>, BlockBytes>;
+
+/// Weighs blocks by their bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockBytes;
+
+impl quick_cache::Weighter<(u64, u64, u64), Arc<Vec<u8>>> for BlockBytes {
+    fn weight(&self, _: &(u64, u64, u64), v: &Arc<Vec<u8>>) -> u64 {
+        v.len() as u64 + 64
+    }
+}
+
+pub(crate) fn block_cache() -> BlockCache {
+    BlockCache::with_weighter(1024, BLOCK_CACHE_BYTES, BlockBytes)
+}
 
 /// What one read on the blocking pool gives back.
 enum Read<T, F> {
@@ -27,20 +60,22 @@ impl Sub {
         c: &Arc<Cached>,
         sel: Selection,
         deadline: Option<Instant>,
+        blocks: Blocks,
         then: F,
     ) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(Vec<u8>, &Selection) -> Result<T, ApiError> + Send + 'static,
     {
-        match read_once(c, sel, then).await? {
+        let blocks = Arc::new(blocks);
+        match read_once(c, sel, blocks.clone(), then).await? {
             Read::Done(r) => r,
             Read::Corrupt(n, reason, sel, then) => {
                 tracing::warn!(root = %c.root, path = %c.rel, chunk = n, reason = %reason,
                     "a cached chunk failed to decode; fetching it again");
                 self.forget(c, n).await?;
                 self.ensure(c, vec![n], deadline).await?;
-                match read_once(c, sel, then).await? {
+                match read_once(c, sel, blocks, then).await? {
                     Read::Done(r) => r,
                     Read::Corrupt(n, reason, ..) => {
                         self.forget(c, n).await?;
@@ -52,6 +87,129 @@ impl Sub {
                 }
             }
         }
+    }
+
+    /// For a small read of chunks not cached yet: the decoded blocks `sel` needs from them,
+    /// from the block cache or fetched on their own (then kept in the block cache). With
+    /// `prefetch_chunks`, also starts fetching the whole chunks in the background. `None`
+    /// when the read should wait for whole chunks instead (a large read, blocks that do not
+    /// decode alone, a publisher without block requests).
+    pub(crate) async fn fetch_blocks(
+        self: &Arc<Self>,
+        c: &Arc<Cached>,
+        sel: &Selection,
+        deadline: Instant,
+    ) -> Option<Blocks> {
+        let chunks = c.layout.chunks_touching(sel);
+        let cc = c.clone();
+        let missing = tokio::task::spawn_blocking(move || {
+            let f = cc.read_file();
+            chunks
+                .into_iter()
+                .filter(|n| !f.is_filled(*n))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .ok()?;
+        let mut have = Blocks::new();
+        if missing.is_empty() {
+            return Some(have);
+        }
+        let bb = c.layout.block_bytes().max(1) as u64;
+        let mut wanted = Vec::new();
+        for &n in &missing {
+            let total = c
+                .meta
+                .chunk_nbytes(n)
+                .map_or(0, |b| (b.max(0) as u64).div_ceil(bb));
+            let blocks = c.layout.blocks_touching(n, sel).ok()?;
+            if total < 4 || blocks.len() as u64 * BLOCKS_FRACTION > total {
+                return None;
+            }
+            let mut absent = Vec::new();
+            for b in blocks {
+                match self.blocks.get(&(c.id, n, b)) {
+                    Some(data) => {
+                        have.insert((n, b), data);
+                    }
+                    None => absent.push(b),
+                }
+            }
+            if !absent.is_empty() {
+                wanted.push((n, absent));
+            }
+        }
+        if self.cfg.prefetch_chunks {
+            // The whole chunks, for the cache (once, whoever else needs them).
+            let (sub, cc) = (self.clone(), c.clone());
+            tokio::spawn(async move {
+                if let Err(e) = sub.ensure(&cc, missing, None).await {
+                    tracing::debug!(root = %cc.root, path = %cc.rel, error = %e, "background chunk fetch failed");
+                }
+            });
+        }
+        let got = futures::future::join_all(
+            wanted
+                .into_iter()
+                .map(|(n, blocks)| self.fetch_chunk_blocks(c, n, blocks, deadline)),
+        )
+        .await;
+        for (n, blocks) in got {
+            for (b, data) in blocks? {
+                self.blocks.insert((c.id, n, b), data.clone());
+                have.insert((n, b), data);
+            }
+        }
+        Some(have)
+    }
+
+    /// Fetches and decodes blocks of chunk `n`; `None` on any failure (the caller then
+    /// waits for the whole chunk).
+    async fn fetch_chunk_blocks(
+        &self,
+        c: &Arc<Cached>,
+        n: u64,
+        blocks: Vec<u64>,
+        deadline: Instant,
+    ) -> (u64, Option<Vec<(u64, Arc<Vec<u8>>)>>) {
+        let req = BlocksRequest {
+            path: c.rel.to_string(),
+            etag: c.etag.clone(),
+            chunk: n,
+            blocks: blocks.clone(),
+            max_part: 8 << 20,
+        };
+        let fetched = async {
+            let mut stream = self.client.blocks(&c.root, req).await.ok()?;
+            let mut raw = Vec::with_capacity(blocks.len());
+            while let Some(item) = stream.next().await {
+                raw.push(item.ok()?);
+            }
+            Some(raw)
+        };
+        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, fetched).await else {
+            return (n, None);
+        };
+        let (layout, meta) = (c.layout.clone(), c.meta.clone());
+        let decoded = tokio::task::spawn_blocking(move || {
+            let bb = layout.block_bytes();
+            let total = usize::try_from(meta.chunk_nbytes(n).ok()?).ok()?;
+            raw.into_iter()
+                .map(|(b, bytes)| {
+                    let start = usize::try_from(b).ok()?.checked_mul(bb)?;
+                    let len = bb.min(total.checked_sub(start)?);
+                    let data = cat2_format::decode_one_block(&bytes, len).ok()?;
+                    Some((b, Arc::new(data)))
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .await
+        .ok()
+        .flatten();
+        if decoded.is_none() {
+            tracing::debug!(root = %c.root, path = %c.rel, chunk = n, "blocks unusable, waiting for the chunk");
+        }
+        (n, decoded)
     }
 
     /// Drops chunk `n` of `c` from the cache (durably).
@@ -68,14 +226,21 @@ impl Sub {
     }
 }
 
-async fn read_once<T, F>(c: &Arc<Cached>, sel: Selection, then: F) -> Result<Read<T, F>, ApiError>
+async fn read_once<T, F>(
+    c: &Arc<Cached>,
+    sel: Selection,
+    blocks: Arc<Blocks>,
+    then: F,
+) -> Result<Read<T, F>, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(Vec<u8>, &Selection) -> Result<T, ApiError> + Send + 'static,
 {
     let c = c.clone();
     tokio::task::spawn_blocking(move || {
-        let read = c.read_file().read(&sel);
+        let read = c
+            .read_file()
+            .read_using(&sel, |n, b| blocks.get(&(n, b)).map(|v| v.to_vec()));
         match read {
             Ok(data) => Read::Done(then(data, &sel)),
             Err(FormatError::BadChunk { nchunk, reason }) => {

@@ -16,6 +16,7 @@ use cat2_proto::{DatasetPath, ErrorCode, Meta, RootName};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
+use crate::read::BlockCache;
 use crate::state::State;
 use crate::{ApiError, Config};
 
@@ -82,6 +83,9 @@ pub(crate) struct Sub {
     opening: tokio::sync::Mutex<()>,
     /// Serialises follows and changes of one root.
     root_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Decoded blocks fetched on their own (small reads of chunks not cached yet), keyed by
+    /// (cache instance, chunk, block), bounded in bytes.
+    pub(crate) blocks: BlockCache,
     /// Roots brought up to date since start (or since the last reconnection).
     pub(crate) synced: Mutex<std::collections::HashSet<String>>,
 }
@@ -106,6 +110,7 @@ impl Sub {
             buffer_mib,
             opening: tokio::sync::Mutex::new(()),
             root_locks: Mutex::new(HashMap::new()),
+            blocks: crate::read::block_cache(),
             synced: Mutex::new(std::collections::HashSet::new()),
         }
     }
@@ -443,9 +448,13 @@ async fn store(c: &Arc<Cached>, n: u64, bytes: bytes::Bytes) -> Result<(), ApiEr
     tokio::task::spawn_blocking(move || {
         let checked = CacheFile::verify(&cc.meta, n, &bytes)
             .map_err(|e| ApiError::Unavailable(format!("publisher sent a bad chunk {n}: {e}")))?;
-        cc.write_file()
-            .put_verified(checked)
-            .map_err(ApiError::from)
+        // The bytes are written under the read lock: readers are not held off by them.
+        let slot = cc.write_file().reserve(&checked)?;
+        if let Some(slot) = slot {
+            cc.read_file().write_slot(&slot, &bytes)?;
+            cc.write_file().commit(slot);
+        }
+        Ok(())
     })
     .await
     .map_err(blocking_err)?

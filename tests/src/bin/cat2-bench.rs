@@ -279,8 +279,21 @@ async fn concurrency(http: &reqwest::Client, base: &str, secs: u64) -> (f64, f64
                 );
                 let t = Instant::now();
                 let ok = match http.get(&url).send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    Ok(r) => {
+                        if errors == 0 {
+                            let status = r.status();
+                            let body = r.text().await.unwrap_or_default();
+                            eprintln!("{url}: {status} {body}");
+                        }
+                        false
+                    }
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("{url}: {e}");
+                        }
+                        false
+                    }
                 };
                 if ok {
                     lat.push(t.elapsed().as_secs_f64());
@@ -467,8 +480,13 @@ async fn main() {
             eprintln!("{}: cat2 {:.3}, caterva2 {:.3}", r.0, r.1[0], r.1[1]);
         }
     }
-    // 5: concurrency (the subscribers hold the cube from the downloads above).
+    // 5: concurrency, on a warm cache: the subscribers were last restarted empty for `many`,
+    // so both download the cube again first.
     let ours_base_now = ours_base(&sub);
+    download(&http, &ours_base_now, "cube.b2nd").await;
+    if let Some(s) = sides.get(1) {
+        download(&http, &s.base, "cube.b2nd").await;
+    }
     let (q0, p50_0, p99_0, e0) = concurrency(&http, &ours_base_now, 10).await;
     let (q1, p50_1, p99_1, e1) = match sides.get(1) {
         Some(s) => concurrency(&http, &s.base, 10).await,
