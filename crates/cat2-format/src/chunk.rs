@@ -100,6 +100,7 @@ fn open_chunk(
     raw: &[u8],
     expected: i64,
 ) -> Result<(ChunkHeader, Chunk<'_>), FormatError> {
+    crate::ffi::init();
     let h = ChunkHeader::parse(nchunk, raw)?;
     if i64::from(h.nbytes) != expected {
         return Err(FormatError::BadChunk {
@@ -209,6 +210,7 @@ fn compress_with(
     clevel: u32,
     blocksize: Option<usize>,
 ) -> Result<Vec<u8>, FormatError> {
+    crate::ffi::init();
     if data.len() > (i32::MAX as usize) - HEADER_LEN {
         return Err(FormatError::TooLarge {
             bytes: data.len() as u64,

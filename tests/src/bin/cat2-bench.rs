@@ -1,7 +1,8 @@
 //! `cat2-bench`: cat2 against Caterva2 0.2.0, side by side, on the same machine and data.
 //!
 //! `cargo build --release --bins && target/release/cat2-bench [--reps N] [--out BENCHMARKS.md]
-//! [--no-reference]` (the last for quick runs of ours alone: the reference takes minutes)
+//! [--no-reference]` (the last for quick runs of ours alone: the reference takes minutes);
+//! `cat2-bench --load http://HOST:PORT` runs only the 8-connection load (for profiling)
 //!
 //! Makes the `bench` root (cube, random, many) with cat2's own writer, starts our deployment
 //! (nats-server, cat2bro, cat2pub, cat2sub) and the reference one
@@ -334,6 +335,21 @@ async fn main() {
         .position(|a| a == "--out")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "BENCHMARKS.md".into());
+    // `--load BASE`: only the 8-connection load, against a running subscriber holding the
+    // `bench` root (for profiling).
+    if let Some(base) = args
+        .iter()
+        .position(|a| a == "--load")
+        .and_then(|i| args.get(i + 1))
+    {
+        let (q, p50, p99, e) = concurrency(&reqwest::Client::new(), base, 10).await;
+        println!(
+            "{q:.1} slices/s, p50 {:.3} ms, p99 {:.3} ms, {e} failed",
+            p50 * 1e3,
+            p99 * 1e3
+        );
+        return;
+    }
     let top = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let data = top.join("bench-data/v2");
     let with_reference = !args.iter().any(|a| a == "--no-reference");
