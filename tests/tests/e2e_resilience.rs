@@ -286,3 +286,90 @@ async fn restarts_and_outages() {
         "answered within the 2 s timeout (+1 s): {took:?}"
     );
 }
+
+/// A chunk whose lengths are sound but whose compressed bytes are garbage (so it passes the
+/// cheap check on arrival) is found when decoded: dropped from the cache, fetched again, and
+/// reported as a 503 naming it, never served, while the rest of the dataset keeps working;
+/// once the publisher's file is mended, the same read succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunk_that_does_not_decode_is_a_clear_503_and_heals() {
+    let mut c = Cluster::new(&[]);
+    let root = c.path("bad");
+    std::fs::create_dir_all(&root).unwrap();
+    let data: Vec<u8> = (0..400_000u32)
+        .flat_map(|v| (v / 3).to_le_bytes())
+        .collect();
+    let write = |to: &Path| {
+        cat2_format::encode::write_b2nd_file(
+            to,
+            "<u4",
+            &[400, 1000],
+            &[200, 1000],
+            &[10, 1000],
+            &data,
+            &[],
+        )
+        .unwrap();
+    };
+    let file = root.join("a.b2nd");
+    write(&file);
+    // Garble the inside of chunk 1's first compressed stream, keeping every length.
+    let chunk = cat2_format::Dataset::open(&file)
+        .unwrap()
+        .raw_chunk(1)
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(chunk.len())
+        .position(|w| w == chunk.as_slice())
+        .unwrap();
+    let start = i32::from_le_bytes(chunk[32..36].try_into().unwrap()) as usize;
+    let csize = i32::from_le_bytes(chunk[start..start + 4].try_into().unwrap()) as usize;
+    assert!(csize > 8);
+    for b in &mut bytes[at + start + 4..at + start + 4 + csize] {
+        *b = 0xff;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+
+    let _bro = c.broker();
+    let _publ = c.publisher("bad", &root, "a", false);
+    let sub = c.subscriber(10.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = reqwest::Client::new();
+    subscribe(&http, &base, "bad").await;
+    // A small read (blocks) and a large one (the whole chunk): both a 503 naming the chunk.
+    for slice in ["205:207, 0:5", "200:400"] {
+        let (status, body) = fetch(&http, &base, "bad/a.b2nd", slice).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 503, "{slice}: {text}");
+        assert!(
+            text.contains("chunk 1") && text.contains("decode"),
+            "{text}"
+        );
+    }
+    // Nothing of it stays cached; chunk 0 is fine.
+    let (status, body) = fetch(&http, &base, "bad/a.b2nd", "0:200").await;
+    assert_eq!(status, 200);
+    assert!(decode_frame(&body).1 == data[..200 * 1000 * 4]);
+    // The cache file is a valid frame holding chunk 0, chunk 1 uninitialised.
+    let (_, info) = get_json(&http, &format!("{base}/api/info/bad/a.b2nd")).await;
+    let cached =
+        cat2_format::Dataset::open(Path::new(info["schunk"]["urlpath"].as_str().unwrap())).unwrap();
+    assert!(!cached.chunk_is_uninit(0).unwrap());
+    assert!(cached.chunk_is_uninit(1).unwrap(), "chunk 1 dropped");
+    // The publisher's file is mended: the read succeeds.
+    let tmp = c.path("a.b2nd");
+    write(&tmp);
+    std::fs::rename(&tmp, &file).unwrap();
+    let (status, body) = wait_until(
+        "the mended chunk served",
+        Duration::from_secs(5),
+        || async {
+            let r = fetch(&http, &base, "bad/a.b2nd", "200:400").await;
+            (r.0 == 200).then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(decode_frame(&body).1 == data[200 * 1000 * 4..]);
+}

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, StatusCode};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cat2_proto::msg::{
     self, BlocksRequest, ChunksRequest, Info, InfoRequest, List, Register, Registered, Roots,
 };
@@ -252,13 +252,17 @@ impl Client {
     }
 }
 
-/// Chunks arriving for one [`Client::chunks`] request, reassembled from their parts.
+/// One chunk as it arrived: its parts in order, never copied into one buffer (the receiver
+/// writes them where they go).
+pub type Parts = Vec<Bytes>;
+
+/// Chunks arriving for one [`Client::chunks`] request, each complete with all its parts.
 #[derive(Debug)]
 pub struct ChunkStream {
     sub: async_nats::Subscriber,
     pending: HashSet<u64>,
-    /// The chunk being reassembled: number, next part index, part count, bytes so far.
-    current: Option<(u64, u64, u64, BytesMut)>,
+    /// The chunk being received: number, next part index, part count, parts so far, bytes.
+    current: Option<(u64, u64, u64, Parts, u64)>,
     timeout: Duration,
     subject: String,
 }
@@ -276,7 +280,7 @@ impl ChunkStream {
     /// # Errors
     /// `Timeout` when the publisher goes silent for the timeout, `Remote` for its errors,
     /// `Protocol` for malformed parts. After an error the stream is done.
-    pub async fn next(&mut self) -> Option<Result<(u64, Bytes), ClientError>> {
+    pub async fn next(&mut self) -> Option<Result<(u64, Parts), ClientError>> {
         loop {
             if self.pending.is_empty() {
                 return None;
@@ -310,13 +314,13 @@ impl ChunkStream {
         }
     }
 
-    fn fail(&mut self, e: ClientError) -> Result<(u64, Bytes), ClientError> {
+    fn fail(&mut self, e: ClientError) -> Result<(u64, Parts), ClientError> {
         self.pending.clear();
         Err(e)
     }
 
-    /// Takes one part; returns a chunk when it completes one.
-    fn accept(&mut self, msg: async_nats::Message) -> Result<Option<(u64, Bytes)>, ClientError> {
+    /// Takes one part; returns a chunk (its parts, not joined) when it completes one.
+    fn accept(&mut self, msg: async_nats::Message) -> Result<Option<(u64, Parts)>, ClientError> {
         let h = msg
             .headers
             .as_ref()
@@ -336,7 +340,7 @@ impl ChunkStream {
         }
         if count == 1 {
             self.pending.remove(&n);
-            return Ok(Some((n, msg.payload)));
+            return Ok(Some((n, vec![msg.payload])));
         }
         if i == 0 {
             let size: u64 = get(msg::HDR_SIZE)
@@ -345,30 +349,24 @@ impl ChunkStream {
             if size > MAX_CHUNK_BYTES {
                 return Err(self.protocol(format!("chunk of {size} bytes")));
             }
-            // Announced sizes are not trusted for allocation beyond a few parts.
-            let mut buf = BytesMut::with_capacity((size as usize).min(msg.payload.len() * 4));
-            buf.extend_from_slice(&msg.payload);
-            self.current = Some((n, 1, count, buf));
+            let len = msg.payload.len() as u64;
+            self.current = Some((n, 1, count, vec![msg.payload], len));
             return Ok(None);
         }
-        let Some((cn, next, ccount, buf)) = self.current.as_mut() else {
+        let Some((cn, next, ccount, parts, len)) = self.current.as_mut() else {
             return Err(self.protocol("part before the first part"));
         };
-        if *cn != n
-            || *next != i
-            || *ccount != count
-            || (buf.len() + msg.payload.len()) as u64 > MAX_CHUNK_BYTES
-        {
+        *len += msg.payload.len() as u64;
+        if *cn != n || *next != i || *ccount != count || *len > MAX_CHUNK_BYTES {
             return Err(self.protocol(format!("out-of-order part {i}/{count} of chunk {n}")));
         }
-        buf.extend_from_slice(&msg.payload);
+        parts.push(msg.payload);
         *next += 1;
         if *next < count {
             return Ok(None);
         }
-        let (n, _, _, buf) = self.current.take().expect("just matched");
-
+        let (n, _, _, parts, _) = self.current.take().expect("just matched");
         self.pending.remove(&n);
-        Ok(Some((n, buf.freeze())))
+        Ok(Some((n, parts)))
     }
 }

@@ -9,7 +9,7 @@
 mod client;
 mod config;
 
-pub use client::{ChunkStream, Client, ClientError};
+pub use client::{ChunkStream, Client, ClientError, Parts};
 pub use config::{Conf, ConfError, NatsConfig};
 
 pub mod service;

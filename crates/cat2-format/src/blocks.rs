@@ -53,6 +53,70 @@ fn blocks_independent(head: &[u8]) -> bool {
         && chunk::special_of_flags(head[31]) == 0
 }
 
+/// A chunk as the parts it arrived in (one part for a contiguous chunk), read without
+/// joining them.
+pub(crate) struct Segmented<'a, P> {
+    parts: &'a [P],
+    /// Where each part starts.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl<'a, P: AsRef<[u8]>> Segmented<'a, P> {
+    /// The chunk made of `parts`, in order.
+    pub(crate) fn new(parts: &'a [P]) -> Self {
+        let mut starts = Vec::with_capacity(parts.len());
+        let mut len = 0usize;
+        for p in parts {
+            starts.push(len);
+            len += p.as_ref().len();
+        }
+        Self { parts, starts, len }
+    }
+
+    /// Total bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `out.len()` bytes from `off` into `out`; `false` past the end.
+    fn copy(&self, off: usize, out: &mut [u8]) -> bool {
+        if off.checked_add(out.len()).is_none_or(|end| end > self.len) {
+            return false;
+        }
+        let mut i = self.starts.partition_point(|s| *s <= off).saturating_sub(1);
+        let (mut at, mut done) = (off, 0);
+        while done < out.len() {
+            let Some(part) = self.parts.get(i) else {
+                return false;
+            };
+            let part = part.as_ref();
+            let from = at - self.starts[i];
+            let n = (part.len() - from).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&part[from..from + n]);
+            done += n;
+            at += n;
+            i += 1;
+        }
+        true
+    }
+
+    fn i32_at(&self, off: usize) -> Option<i32> {
+        let mut b = [0u8; 4];
+        self.copy(off, &mut b).then(|| i32::from_le_bytes(b))
+    }
+
+    /// The bytes, joined (copied unless there is one part).
+    pub(crate) fn contiguous(&self) -> std::borrow::Cow<'a, [u8]> {
+        match self.parts {
+            [one] => std::borrow::Cow::Borrowed(one.as_ref()),
+            parts => {
+                std::borrow::Cow::Owned(parts.iter().flat_map(|p| p.as_ref()).copied().collect())
+            }
+        }
+    }
+}
+
 /// Checks chunk `nchunk` (which must hold `expected` bytes) without decoding it: `Ok(true)`
 /// when its header is safe and every block start and stream length lies inside it,
 /// `Ok(false)` for layouts this walk does not cover (Blosc1 headers, dictionaries): callers
@@ -62,22 +126,33 @@ fn blocks_independent(head: &[u8]) -> bool {
 /// [`FormatError::BadChunk`] for a chunk that is certainly unusable (bad header, unsafe
 /// codec, wrong size, lazy or instrumented); [`FormatError::ChunkUnavailable`] for an
 /// UNINIT chunk.
-pub(crate) fn check(nchunk: u64, raw: &[u8], expected: i64) -> Result<bool, FormatError> {
-    let h = ChunkHeader::parse(nchunk, raw)?;
+pub(crate) fn check<P: AsRef<[u8]>>(
+    nchunk: u64,
+    raw: &Segmented<'_, P>,
+    expected: i64,
+) -> Result<bool, FormatError> {
+    let len = raw.len();
+    let mut head = [0u8; HEADER_LEN];
+    if !raw.copy(0, &mut head) {
+        return Err(bad(
+            nchunk,
+            format!("{len} bytes is shorter than a chunk header"),
+        ));
+    }
+    let h = ChunkHeader::parse_head(nchunk, &head, len)?;
     if i64::from(h.nbytes) != expected {
         return Err(bad(
             nchunk,
             format!("holds {} bytes, expected {expected}", h.nbytes),
         ));
     }
-    if raw[2] & EXTENDED != EXTENDED {
+    if head[2] & EXTENDED != EXTENDED {
         return Ok(false);
     }
-    let flags2 = raw[31];
+    let flags2 = head[31];
     if flags2 & (LAZY | INSTRUMENTED) != 0 {
         return Err(bad(nchunk, "a lazy or instrumented chunk holds no data"));
     }
-    let len = raw.len();
     match h.special {
         0 => {}
         crate::ffi::SPECIAL_UNINIT => return Err(FormatError::ChunkUnavailable { nchunk }),
@@ -85,7 +160,7 @@ pub(crate) fn check(nchunk: u64, raw: &[u8], expected: i64) -> Result<bool, Form
         _ => return Ok(len == HEADER_LEN),
     }
     let nbytes = h.nbytes as usize;
-    if raw[2] & MEMCPYED != 0 {
+    if head[2] & MEMCPYED != 0 {
         return Ok(len == HEADER_LEN + nbytes);
     }
     if flags2 & USE_DICT != 0 || nbytes == 0 || h.blocksize <= 0 {
@@ -98,10 +173,12 @@ pub(crate) fn check(nchunk: u64, raw: &[u8], expected: i64) -> Result<bool, Form
     if data_start > len {
         return Ok(false);
     }
-    let split = raw[2] & DONT_SPLIT == 0;
+    let split = head[2] & DONT_SPLIT == 0;
     for j in 0..nblocks {
-        let start = i32_at(raw, HEADER_LEN + 4 * j);
-        let Ok(mut pos) = usize::try_from(start) else {
+        let Some(mut pos) = raw
+            .i32_at(HEADER_LEN + 4 * j)
+            .and_then(|s| usize::try_from(s).ok())
+        else {
             return Ok(false);
         };
         if pos < data_start || pos >= len {
@@ -114,10 +191,9 @@ pub(crate) fn check(nchunk: u64, raw: &[u8], expected: i64) -> Result<bool, Form
             1
         };
         for _ in 0..nstreams {
-            if pos + 4 > len {
+            let Some(csize) = raw.i32_at(pos) else {
                 return Ok(false);
-            }
-            let csize = i32_at(raw, pos);
+            };
             pos += 4;
             pos = match csize {
                 0 => pos,
@@ -305,7 +381,7 @@ fn one_block_chunk(
 /// [`FormatError::BadChunk`] when it is not a sound chunk of that size.
 pub fn decode_one_block(raw: &[u8], expected: usize) -> Result<Vec<u8>, FormatError> {
     let expected = expected as i64;
-    match check(0, raw, expected) {
+    match check(0, &Segmented::new(&[raw]), expected) {
         Ok(_) => chunk::decompress(0, raw, expected),
         Err(FormatError::ChunkUnavailable { .. }) => Err(bad(0, "an uninitialised block")),
         Err(e) => Err(e),
@@ -315,6 +391,17 @@ pub fn decode_one_block(raw: &[u8], expected: usize) -> Result<Vec<u8>, FormatEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`check`] of `raw` whole, and cut into uneven parts (which must agree).
+    fn check1(raw: &[u8], n: i64) -> Result<bool, FormatError> {
+        let whole = check(0, &Segmented::new(&[raw]), n);
+        for size in [1, 7, 4096, 7777] {
+            let parts: Vec<&[u8]> = raw.chunks(size).collect();
+            let cut = check(0, &Segmented::new(&parts), n);
+            assert_eq!(format!("{cut:?}"), format!("{whole:?}"), "parts of {size}");
+        }
+        whole
+    }
 
     fn reader(raw: &[u8]) -> impl Fn(u64, usize) -> Result<Vec<u8>, FormatError> + '_ {
         move |o, l| {
@@ -332,7 +419,7 @@ mod tests {
             .collect();
         for clevel in [0, 1, 5] {
             let raw = chunk::compress_blocks(&data, 4, clevel, 64 << 10).unwrap();
-            assert!(check(0, &raw, data.len() as i64).unwrap());
+            assert!(check1(&raw, data.len() as i64).unwrap());
             let mut sc = StoredChunk::new(0, data.len() as i64, 64 << 10, reader(&raw));
             let nblocks = data.len().div_ceil(64 << 10);
             for b in 0..nblocks {
@@ -358,18 +445,18 @@ mod tests {
             .collect();
         let raw = chunk::compress_blocks(&data, 4, 5, 16 << 10).unwrap();
         let n = data.len() as i64;
-        assert!(check(0, &raw, n).unwrap());
-        assert!(check(0, &raw, n + 4).is_err());
-        assert!(check(0, &raw[..raw.len() - 1], n).is_err());
+        assert!(check1(&raw, n).unwrap());
+        assert!(check1(&raw, n + 4).is_err());
+        assert!(check1(&raw[..raw.len() - 1], n).is_err());
         // A block start pointing past the end: not proven sound.
         let mut far = raw.clone();
         far[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&(raw.len() as i32 + 9).to_le_bytes());
-        assert!(!check(0, &far, n).unwrap());
+        assert!(!check1(&far, n).unwrap());
         // A stream length running past the end: not proven sound either.
         let mut long = raw.clone();
         let s = i32_at(&raw, HEADER_LEN) as usize;
         long[s..s + 4].copy_from_slice(&i32::MAX.to_le_bytes());
-        assert!(!check(0, &long, n).unwrap());
+        assert!(!check1(&long, n).unwrap());
         // Garbage inside a stream keeps the structure: decoding finds it (no crash).
         let mut junk = raw.clone();
         let last = raw.len() - 8;

@@ -37,11 +37,13 @@ const CBYTES_AT: u64 = 0x27;
 /// An index entry marking an UNINIT chunk (bit 63 set, the special value in byte 7).
 const UNINIT_OFFSET: i64 = ((1u64 << 63) | ((ffi::SPECIAL_UNINIT as u64) << 56)) as i64;
 
-/// A chunk [`CacheFile::verify`] accepted, ready for [`CacheFile::put_verified`].
-#[derive(Debug, Clone, Copy)]
+/// A chunk [`CacheFile::verify`] accepted, ready for [`CacheFile::put_verified`]: its bytes,
+/// as the parts it arrived in.
+#[derive(Debug, Clone)]
 pub struct Verified<'a> {
     nchunk: u64,
-    raw: &'a [u8],
+    parts: Vec<&'a [u8]>,
+    len: usize,
 }
 
 /// Room reserved for one chunk in a cache file ([`CacheFile::reserve`]).
@@ -208,15 +210,31 @@ impl CacheFile {
         nchunk: u64,
         raw: &'a [u8],
     ) -> Result<Verified<'a>, FormatError> {
+        Self::verify_parts(meta, nchunk, &[raw])
+    }
+
+    /// [`CacheFile::verify`] of a chunk given as the parts it arrived in, in order (never
+    /// joined, unless its layout must be checked by decoding it).
+    ///
+    /// # Errors
+    /// As [`CacheFile::verify`].
+    pub fn verify_parts<'a, P: AsRef<[u8]> + ?Sized>(
+        meta: &Meta,
+        nchunk: u64,
+        parts: &[&'a P],
+    ) -> Result<Verified<'a>, FormatError> {
+        let parts: Vec<&'a [u8]> = parts.iter().map(|p| (*p).as_ref()).collect();
         let expected = meta.chunk_nbytes(nchunk)?;
         let block_bytes = meta.layout().map_or(0, |l| l.block_bytes());
-        let checked = match blocks::check(nchunk, raw, expected) {
+        let seg = blocks::Segmented::new(&parts);
+        let len = seg.len();
+        let checked = match blocks::check(nchunk, &seg, expected) {
             Ok(true) => Ok(()),
-            Ok(false) => chunk::verify(nchunk, raw, expected, block_bytes),
+            Ok(false) => chunk::verify(nchunk, &seg.contiguous(), expected, block_bytes),
             Err(e) => Err(e),
         };
         match checked {
-            Ok(()) => Ok(Verified { nchunk, raw }),
+            Ok(()) => Ok(Verified { nchunk, parts, len }),
             Err(FormatError::ChunkUnavailable { .. }) => Err(FormatError::BadChunk {
                 nchunk,
                 reason: "an uninitialised chunk".into(),
@@ -266,7 +284,7 @@ impl CacheFile {
     /// [`FormatError::NoSuchChunk`] (verified against other metadata); I/O errors.
     pub fn put_verified(&mut self, chunk: Verified<'_>) -> Result<(), FormatError> {
         if let Some(slot) = self.reserve(&chunk)? {
-            self.write_slot(&slot, chunk.raw)?;
+            self.write_slot(&slot, &chunk)?;
             self.commit(slot);
         }
         Ok(())
@@ -291,29 +309,35 @@ impl CacheFile {
         }
         self.mark_dirty()?;
         let at = self.frame.data_end;
-        self.frame.data_end += chunk.raw.len() as u64;
+        self.frame.data_end += chunk.len as u64;
         Ok(Some(Slot {
             nchunk: n,
             at,
-            len: chunk.raw.len(),
+            len: chunk.len,
         }))
     }
 
     /// Writes a chunk's bytes into its reserved slot.
     ///
     /// # Errors
-    /// [`FormatError::BadChunk`] when `raw` is not the slot's size; I/O errors.
-    pub fn write_slot(&self, slot: &Slot, raw: &[u8]) -> Result<(), FormatError> {
-        if raw.len() != slot.len {
+    /// [`FormatError::BadChunk`] when `chunk` is not the one the slot was reserved for; I/O
+    /// errors.
+    pub fn write_slot(&self, slot: &Slot, chunk: &Verified<'_>) -> Result<(), FormatError> {
+        if chunk.len != slot.len || chunk.nchunk != slot.nchunk as u64 {
             return Err(FormatError::BadChunk {
-                nchunk: slot.nchunk as u64,
+                nchunk: chunk.nchunk,
                 reason: "not the chunk its slot was reserved for".into(),
             });
         }
         let f = &self.frame;
-        f.file
-            .write_all_at(raw, slot.at)
-            .map_err(FormatError::io(&f.path))
+        let mut at = slot.at;
+        for part in &chunk.parts {
+            f.file
+                .write_all_at(part, at)
+                .map_err(FormatError::io(&f.path))?;
+            at += part.len() as u64;
+        }
+        Ok(())
     }
 
     /// Points the index at a written slot (durable at the next [`CacheFile::flush`]).

@@ -39,13 +39,25 @@ impl ChunkHeader {
     /// [`FormatError::BadChunk`] when `bytes` is shorter than a header or declares sizes that
     /// do not match its length.
     pub fn parse(nchunk: u64, bytes: &[u8]) -> Result<Self, FormatError> {
+        let head = bytes
+            .get(..HEADER_LEN)
+            .ok_or_else(|| FormatError::BadChunk {
+                nchunk,
+                reason: format!("{} bytes is shorter than a chunk header", bytes.len()),
+            })?;
+        Self::parse_head(nchunk, head, bytes.len())
+    }
+
+    /// Parses the header `head` (the first [`HEADER_LEN`] bytes) of a chunk of `len` bytes.
+    ///
+    /// # Errors
+    /// As [`ChunkHeader::parse`].
+    pub fn parse_head(nchunk: u64, head: &[u8], len: usize) -> Result<Self, FormatError> {
         let bad = |reason: String| FormatError::BadChunk { nchunk, reason };
-        if bytes.len() < HEADER_LEN {
-            return Err(bad(format!(
-                "{} bytes is shorter than a chunk header",
-                bytes.len()
-            )));
-        }
+        let bytes = head
+            .get(..HEADER_LEN)
+            .filter(|_| len >= HEADER_LEN)
+            .ok_or_else(|| bad(format!("{len} bytes is shorter than a chunk header")))?;
         let i32_at =
             |o: usize| i32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         let h = Self {
@@ -59,11 +71,10 @@ impl ChunkHeader {
         if h.version == 0 || h.version > 5 {
             return Err(bad(format!("unknown chunk format version {}", h.version)));
         }
-        if usize::try_from(h.cbytes).ok() != Some(bytes.len()) {
+        if usize::try_from(h.cbytes).ok() != Some(len) {
             return Err(bad(format!(
-                "header says {} compressed bytes, got {}",
-                h.cbytes,
-                bytes.len()
+                "header says {} compressed bytes, got {len}",
+                h.cbytes
             )));
         }
         if h.nbytes < 0 || h.blocksize < 0 {

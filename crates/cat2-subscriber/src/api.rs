@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,16 +12,11 @@ use axum::{Json, Router};
 use cat2_array::{Selection, SliceSpec};
 use cat2_format::{Kind, encode};
 use cat2_proto::{DatasetPath, RootName};
-use tower::ServiceExt;
 
 use crate::ApiError;
 use crate::sub::{Cached, Sub};
 
 type Shared = State<Arc<Sub>>;
-
-/// Bytes read from a cache file at a time when serving it (tower-http's default, 64 KiB,
-/// halves the throughput of big downloads).
-const FILE_READ_BYTES: usize = 1 << 20;
 
 /// The REST API on `sub`.
 pub(crate) fn router(sub: Arc<Sub>) -> Router {
@@ -238,13 +232,7 @@ async fn whole_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let served =
-        tower_http::services::ServeFile::new_with_mime(&file, &mime::APPLICATION_OCTET_STREAM)
-            .with_buf_chunk_size(FILE_READ_BYTES)
-            .oneshot(req)
-            .await
-            .map_err(ApiError::internal)?;
-    let mut resp = served.map(Body::new);
+    let mut resp = crate::files::serve(&file, req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}\"",
         name.replace('"', "")

@@ -13,10 +13,11 @@
 //! # Layout
 //! - `state`: what is persisted (`STATEDIR/db.json`); `sub`: the core (caches, fetching);
 //! - `sync`: roots, follows, changes; `read`: reading selections, dropping chunks that fail
-//!   to decode; `api`: the REST routes; `error`: [`ApiError`].
+//!   to decode; `api`: the REST routes; `files`: serving cache files; `error`: [`ApiError`].
 
 mod api;
 mod error;
+mod files;
 mod read;
 mod state;
 mod sub;

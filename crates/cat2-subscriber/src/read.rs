@@ -198,7 +198,7 @@ impl Sub {
                 .map(|(b, bytes)| {
                     let start = usize::try_from(b).ok()?.checked_mul(bb)?;
                     let len = bb.min(total.checked_sub(start)?);
-                    let data = cat2_format::decode_one_block(&bytes, len).ok()?;
+                    let data = cat2_format::decode_one_block(&bytes.concat(), len).ok()?;
                     Some((b, Arc::new(data)))
                 })
                 .collect::<Option<Vec<_>>>()
