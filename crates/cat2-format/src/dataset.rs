@@ -136,6 +136,22 @@ impl Dataset {
         }
     }
 
+    /// [`Dataset::raw_chunk`] into `buf`, reusing its memory (a fresh multi-MB buffer per
+    /// chunk costs page faults and zeroing).
+    ///
+    /// # Errors
+    /// As [`Dataset::raw_chunk`].
+    pub fn raw_chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        self.check_index(nchunk)?;
+        if let Source::Blosc2(f) = &self.source {
+            if f.stored_chunk_into(nchunk, buf)? {
+                return Ok(());
+            }
+        }
+        *buf = self.raw_chunk(nchunk)?;
+        Ok(())
+    }
+
     /// Block `block` of chunk `nchunk` as a Blosc2 chunk of its own (its compressed bytes
     /// verbatim) and its uncompressed size, for small reads of big chunks; `None` when the
     /// chunk's blocks do not decode alone (delta filter, dictionary, special chunks, plain

@@ -202,6 +202,16 @@ impl Frame {
     /// [`FormatError::NoSuchChunk`]; [`FormatError::BadChunk`] when the stored chunk header
     /// does not fit the frame; I/O errors.
     pub(crate) fn stored_chunk(&self, n: u64) -> Result<Option<Vec<u8>>, FormatError> {
+        let mut buf = Vec::new();
+        Ok(self.stored_chunk_into(n, &mut buf)?.then_some(buf))
+    }
+
+    /// [`Frame::stored_chunk`] into `buf` (its capacity and length reused: bytes beyond its
+    /// length are zeroed first, the rest overwritten); `false` for a special chunk.
+    ///
+    /// # Errors
+    /// As [`Frame::stored_chunk`].
+    pub(crate) fn stored_chunk_into(&self, n: u64, buf: &mut Vec<u8>) -> Result<bool, FormatError> {
         let off = *usize::try_from(n)
             .ok()
             .and_then(|i| self.offsets.get(i))
@@ -210,7 +220,7 @@ impl Frame {
                 nchunks: self.nchunks(),
             })?;
         if off < 0 {
-            return Ok(None);
+            return Ok(false);
         }
         let at = self.header_len + off as u64;
         let mut head = [0u8; HEADER_LEN];
@@ -225,11 +235,15 @@ impl Frame {
             nchunk: n,
             reason: "stored chunk header is corrupt".into(),
         })?;
-        let mut buf = vec![0u8; len];
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
         self.file
-            .read_exact_at(&mut buf, at)
+            .read_exact_at(buf, at)
             .map_err(FormatError::io(&self.path))?;
-        Ok(Some(buf))
+        Ok(true)
     }
 
     /// Where stored chunk `n` starts in the file; `None` for a special chunk.

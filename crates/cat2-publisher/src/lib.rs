@@ -167,6 +167,7 @@ pub async fn run(
     announce(&nats, &cfg.name, &startup).await;
     save_etags(&cfg.statedir, &datasets.etags());
 
+    let pool = Arc::new(serve::BufPool::default());
     let stop = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(cfg.clone(), nats.clone(), stop.clone()));
     let http_task = http.map(|listener| {
@@ -192,10 +193,10 @@ pub async fn run(
             Some(req) = list.next() => serve::list(req, &datasets).await,
             Some(req) = info.next() => serve::info(req, &datasets).await,
             Some(req) = chunks.next() => {
-                tokio::spawn(serve::chunks(req, datasets.clone(), nats.clone()));
+                tokio::spawn(serve::chunks(req, datasets.clone(), nats.clone(), pool.clone()));
             }
             Some(req) = blocks.next() => {
-                tokio::spawn(serve::blocks(req, datasets.clone(), nats.clone()));
+                tokio::spawn(serve::blocks(req, datasets.clone(), nats.clone(), pool.clone()));
             }
             // Rescans run on the blocking pool while requests keep being served.
             _ = scan_tick.tick(), if scanning.is_none() => {
