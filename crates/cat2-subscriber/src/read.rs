@@ -101,16 +101,23 @@ impl Sub {
         deadline: Instant,
     ) -> Option<Blocks> {
         let chunks = c.layout.chunks_touching(sel);
-        let cc = c.clone();
-        let missing = tokio::task::spawn_blocking(move || {
-            let f = cc.read_file();
+        let unfilled = |f: &cat2_format::CacheFile, chunks: Vec<u64>| {
             chunks
                 .into_iter()
                 .filter(|n| !f.is_filled(*n))
                 .collect::<Vec<_>>()
-        })
-        .await
-        .ok()?;
+        };
+        // Without a blocking hop when no chunk is being stored into the file.
+        let quick = c.try_read_file().map(|f| unfilled(&f, chunks.clone()));
+        let missing = match quick {
+            Some(m) => m,
+            None => {
+                let cc = c.clone();
+                tokio::task::spawn_blocking(move || unfilled(&cc.read_file(), chunks))
+                    .await
+                    .ok()?
+            }
+        };
         let mut have = Blocks::new();
         if missing.is_empty() {
             return Some(have);

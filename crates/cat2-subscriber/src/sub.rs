@@ -53,6 +53,16 @@ impl Cached {
         self.file.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The file for reading if no writer holds it: never blocks (usable on async workers for
+    /// in-memory lookups such as which chunks are filled).
+    pub(crate) fn try_read_file(&self) -> Option<RwLockReadGuard<'_, CacheFile>> {
+        match self.file.try_read() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub(crate) fn write_file(&self) -> RwLockWriteGuard<'_, CacheFile> {
         self.file.write().unwrap_or_else(PoisonError::into_inner)
     }
