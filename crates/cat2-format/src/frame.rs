@@ -212,17 +212,9 @@ impl Frame {
     /// # Errors
     /// As [`Frame::stored_chunk`].
     pub(crate) fn stored_chunk_into(&self, n: u64, buf: &mut Vec<u8>) -> Result<bool, FormatError> {
-        let off = *usize::try_from(n)
-            .ok()
-            .and_then(|i| self.offsets.get(i))
-            .ok_or(FormatError::NoSuchChunk {
-                nchunk: n,
-                nchunks: self.nchunks(),
-            })?;
-        if off < 0 {
+        let Some(at) = self.stored_at(n)? else {
             return Ok(false);
-        }
-        let at = self.header_len + off as u64;
+        };
         let mut head = [0u8; HEADER_LEN];
         self.file
             .read_exact_at(&mut head, at)
