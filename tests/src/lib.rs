@@ -53,6 +53,19 @@ pub fn decode_frame(bytes: &[u8]) -> (Vec<u64>, Vec<u8>) {
     (shape, ds.read(&all).expect("readable frame"))
 }
 
+/// GETs `/api/fetch/{path}?slice_={slice}&prefer_schunk=true` from the subscriber at `base`:
+/// status and body.
+pub async fn fetch(http: &reqwest::Client, base: &str, path: &str, slice: &str) -> (u16, Vec<u8>) {
+    let r = http
+        .get(format!(
+            "{base}/api/fetch/{path}?slice_={slice}&prefer_schunk=true"
+        ))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
 /// GETs `url`: status and JSON body (`null` when not JSON).
 pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
     let r = http

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
-use cat2_e2e::{decode_frame, get_json};
+use cat2_e2e::{decode_frame, fetch, get_json};
 use serde_json::json;
 
 fn example() -> std::path::PathBuf {
@@ -89,15 +89,9 @@ async fn quickstart_through_the_rest_api() {
     let (_, info) = get_json(&http, &format!("{base}/api/info/foo/ds-1d.b2nd")).await;
     assert_eq!(info["schunk"]["cbytes"], 0, "{info}");
     // ...a read of most of a chunk caches that chunk.
-    let body = http
-        .get(format!(
-            "{base}/api/fetch/foo/ds-1d.b2nd?slice_=0:60&prefer_schunk=true"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body.status(), 200);
-    let (_, data) = decode_frame(&body.bytes().await.unwrap());
+    let (status, body) = fetch(&http, &base, "foo/ds-1d.b2nd", "0:60").await;
+    assert_eq!(status, 200);
+    let (_, data) = decode_frame(&body);
     assert_eq!(
         data,
         (0..60i64).flat_map(i64::to_le_bytes).collect::<Vec<u8>>()
@@ -477,15 +471,9 @@ async fn small_reads_fetch_blocks_not_chunks() {
             publisher_requests(&nats, "blocks").await,
         );
         // Rows 215..225 of chunk 1 (blocks 1 and 2 of its 20), columns 3..9.
-        let r = http
-            .get(format!(
-                "{base}/api/fetch/blk/a.b2nd?slice_=215:225,3:9&prefer_schunk=true"
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let (shape, got) = decode_frame(&r.bytes().await.unwrap());
+        let (status, body) = fetch(&http, &base, "blk/a.b2nd", "215:225,3:9").await;
+        assert_eq!(status, 200);
+        let (shape, got) = decode_frame(&body);
         assert_eq!(shape, vec![10, 6]);
         let want: Vec<u8> = (215..225)
             .flat_map(|i| data[(i * 1000 + 3) * 4..(i * 1000 + 9) * 4].to_vec())
@@ -509,14 +497,8 @@ async fn small_reads_fetch_blocks_not_chunks() {
             let (_, info) = get_json(&http, &info_url).await;
             assert_eq!(info["schunk"]["cbytes"], 0, "nothing cached: {info}");
             // Again: served from the blocks kept in memory, no new request.
-            let r = http
-                .get(format!(
-                    "{base}/api/fetch/blk/a.b2nd?slice_=215:225,3:9&prefer_schunk=true"
-                ))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(decode_frame(&r.bytes().await.unwrap()).1, want);
+            let (_, body) = fetch(&http, &base, "blk/a.b2nd", "215:225,3:9").await;
+            assert_eq!(decode_frame(&body).1, want);
             assert_eq!(publisher_requests(&nats, "blocks").await, blocks0 + 1);
             sub.terminate();
             std::fs::remove_dir_all(c.path("sub")).ok();

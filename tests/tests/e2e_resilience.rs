@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
-use cat2_e2e::{decode_frame, get_json};
+use cat2_e2e::{decode_frame, fetch, get_json};
 
 /// Incompressible bytes.
 fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -23,17 +23,6 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
 
 fn copy_example(to: &Path) {
     cat2_format::example::write_root_example(to).unwrap();
-}
-
-async fn fetch(http: &reqwest::Client, base: &str, path: &str, slice: &str) -> (u16, Vec<u8>) {
-    let r = http
-        .get(format!(
-            "{base}/api/fetch/{path}?slice_={slice}&prefer_schunk=true"
-        ))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread")]
