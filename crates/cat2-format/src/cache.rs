@@ -285,7 +285,7 @@ impl CacheFile {
     pub fn put_verified(&mut self, chunk: Verified<'_>) -> Result<(), FormatError> {
         if let Some(slot) = self.reserve(&chunk)? {
             self.write_slot(&slot, &chunk)?;
-            self.commit(slot);
+            self.commit(slot)?;
         }
         Ok(())
     }
@@ -340,13 +340,19 @@ impl CacheFile {
         Ok(())
     }
 
-    /// Points the index at a written slot (durable at the next [`CacheFile::flush`]).
-    pub fn commit(&mut self, slot: Slot) {
-        let f = &mut self.frame;
-        if f.offsets[slot.nchunk] < 0 {
+    /// Points the index at a written slot (durable at the next [`CacheFile::flush`]). A flush
+    /// may have run since the slot was reserved (another writer's): the file is dirty again.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn commit(&mut self, slot: Slot) -> Result<(), FormatError> {
+        if self.frame.offsets[slot.nchunk] < 0 {
+            self.mark_dirty()?;
+            let f = &mut self.frame;
             f.offsets[slot.nchunk] = (slot.at - f.header_len) as i64;
             self.filled += 1;
         }
+        Ok(())
     }
 
     /// Whether chunks were put since the last flush (the file on disk is then not a valid

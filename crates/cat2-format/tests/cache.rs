@@ -130,6 +130,41 @@ fn partial_caches_survive_reopen() {
     assert_eq!(cache.read(&sel).unwrap(), src.read(&sel).unwrap());
 }
 
+/// Two writers interleave: one reserves a slot, the other flushes, then the first writes and
+/// commits. Its own flush must still write the index (it did not: the CI failure of a
+/// download served with a chunk missing).
+#[test]
+fn a_flush_between_reserve_and_commit_does_not_lose_the_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Dataset::open(&example("dir2/ds-4d.b2nd")).unwrap();
+    let path = dir.path().join("ds-4d.b2nd");
+    let mut cache = CacheFile::create(&path, src.meta()).unwrap();
+    let (a, b) = (src.raw_chunk(5).unwrap(), src.raw_chunk(9).unwrap());
+    let va = CacheFile::verify(src.meta(), 5, &a).unwrap();
+    let slot = cache.reserve(&va).unwrap().expect("chunk 5 is not filled");
+    cache.put(9, &b).unwrap();
+    cache.flush().unwrap();
+    cache.write_slot(&slot, &va).unwrap();
+    cache.commit(slot).unwrap();
+    assert!(
+        cache.is_dirty(),
+        "a commit after a flush leaves the file dirty"
+    );
+    cache.flush().unwrap();
+    drop(cache);
+    let cache = CacheFile::open(&path, Kind::Array).unwrap();
+    assert!(
+        cache.is_filled(5) && cache.is_filled(9),
+        "both chunks are on disk"
+    );
+    assert_eq!(cache.raw_chunk(5).unwrap().unwrap(), a);
+    let reopened = Dataset::open(&path).unwrap();
+    assert!(
+        !reopened.chunk_is_uninit(5).unwrap(),
+        "c-blosc2 sees chunk 5"
+    );
+}
+
 #[test]
 fn bad_chunks_leave_the_cache_as_it_was() {
     let dir = tempfile::tempdir().unwrap();

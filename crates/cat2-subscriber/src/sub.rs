@@ -467,7 +467,7 @@ async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(),
         let slot = cc.write_file().reserve(&checked)?;
         if let Some(slot) = slot {
             cc.read_file().write_slot(&slot, &checked)?;
-            cc.write_file().commit(slot);
+            cc.write_file().commit(slot)?;
         }
         Ok(())
     })
