@@ -177,6 +177,42 @@ async fn quickstart_through_the_rest_api() {
             .flat_map(|v| f32::from(v).to_le_bytes())
             .collect::<Vec<u8>>()
     );
+
+    // One byte range, HEAD, and ranges that cannot be served.
+    let url = url.as_str().unwrap();
+    let whole = http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let n = whole.len();
+    for (range, want) in [
+        ("bytes=0-9", 0..10),
+        (&format!("bytes=10-{}", n - 1) as &str, 10..n),
+        ("bytes=-7", n - 7..n),
+        (&format!("bytes=5-{}", n + 100), 5..n),
+    ] {
+        let r = http.get(url).header("range", range).send().await.unwrap();
+        assert_eq!(r.status(), 206, "{range}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes {}-{}/{n}", want.start, want.end - 1).as_str()
+        );
+        assert_eq!(r.bytes().await.unwrap(), whole[want], "{range}");
+    }
+    for range in [&format!("bytes={n}-"), "bytes=0-1,4-5", "bytes=x"] {
+        let r = http.get(url).header("range", range).send().await.unwrap();
+        assert_eq!(r.status(), 416, "{range}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes */{n}").as_str()
+        );
+    }
+    let r = http.head(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], n.to_string().as_str());
+    assert!(r.bytes().await.unwrap().is_empty());
+    // Conditional requests are served too (by tower-http).
+    let r = http
+        .get(url)
+        .header("if-modified-since", "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_eq!(r.send().await.unwrap().bytes().await.unwrap(), whole);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -54,6 +54,26 @@ pub struct Slot {
     len: usize,
 }
 
+/// A complete, flushed cache file as it stands on disk ([`CacheFile::snapshot`]): read it
+/// whole with [`CacheFile::read_snapshot_at`], which fails if the file changed since.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    generation: u64,
+    len: u64,
+}
+
+impl Snapshot {
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty (never: a frame has a header).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// A cache file being filled.
 #[derive(Debug)]
 pub struct CacheFile {
@@ -62,6 +82,8 @@ pub struct CacheFile {
     layout: ChunkLayout,
     filled: u64,
     dirty: bool,
+    /// Times the file on disk started to change (went from flushed to dirty).
+    generation: u64,
 }
 
 impl CacheFile {
@@ -132,6 +154,7 @@ impl CacheFile {
             layout,
             filled,
             dirty: false,
+            generation: 0,
         })
     }
 
@@ -266,8 +289,68 @@ impl CacheFile {
         Ok(())
     }
 
+    /// Where chunk `nchunk`'s bytes start in the file, when it is filled.
+    pub fn stored_at(&self, nchunk: u64) -> Option<u64> {
+        let f = &self.frame;
+        let o = *f.offsets.get(usize::try_from(nchunk).ok()?)?;
+        u64::try_from(o).ok().map(|o| o + f.header_len)
+    }
+
+    /// [`CacheFile::forget`]s chunk `nchunk` if it is still the one stored at `at` (two
+    /// readers that saw it fail do not drop the copy fetched again in between).
+    ///
+    /// # Errors
+    /// As [`CacheFile::forget`].
+    pub fn forget_stored(&mut self, nchunk: u64, at: u64) -> Result<(), FormatError> {
+        if self.stored_at(nchunk) == Some(at) {
+            self.forget(nchunk)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then, when every chunk is filled, the file's state on disk for reading it
+    /// whole.
+    ///
+    /// # Errors
+    /// As [`CacheFile::flush`].
+    pub fn snapshot(&mut self) -> Result<Option<Snapshot>, FormatError> {
+        self.flush()?;
+        if !self.is_complete() {
+            return Ok(None);
+        }
+        let f = &self.frame;
+        let len = f.file.metadata().map_err(FormatError::io(&f.path))?.len();
+        Ok(Some(Snapshot {
+            generation: self.generation,
+            len,
+        }))
+    }
+
+    /// Reads `buf.len()` bytes at `at` of the file as it was at `snap`.
+    ///
+    /// # Errors
+    /// [`FormatError::Changed`] when the file changed since `snap` (the bytes read would mix
+    /// two states); I/O errors.
+    pub fn read_snapshot_at(
+        &self,
+        snap: &Snapshot,
+        buf: &mut [u8],
+        at: u64,
+    ) -> Result<(), FormatError> {
+        let f = &self.frame;
+        if self.dirty || self.generation != snap.generation {
+            return Err(FormatError::Changed {
+                path: f.path.clone(),
+            });
+        }
+        f.file
+            .read_exact_at(buf, at)
+            .map_err(FormatError::io(&f.path))
+    }
+
     fn mark_dirty(&mut self) -> Result<(), FormatError> {
         if !self.dirty {
+            self.generation += 1;
             // Mark the frame torn until the next flush.
             let f = &self.frame;
             f.file

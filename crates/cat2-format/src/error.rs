@@ -81,6 +81,13 @@ pub enum FormatError {
         /// c-blosc2's return code.
         code: i64,
     },
+    /// A cache file that changed on disk while it was being streamed whole (a chunk of it
+    /// was dropped to be fetched again).
+    #[error("{path} changed while it was being read")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
     /// A result too large for the requested encoding.
     #[error("result of {bytes} bytes is too large for {what}")]
     TooLarge {

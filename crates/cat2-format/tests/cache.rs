@@ -165,6 +165,50 @@ fn a_flush_between_reserve_and_commit_does_not_lose_the_chunk() {
     );
 }
 
+/// A complete file is read whole through a snapshot, which stops reads once the file
+/// changes; a chunk is forgotten only if it is still the copy that failed.
+#[test]
+fn snapshots_see_changes_and_forgets_compare_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    let path = dir.path().join("ds-1d.b2nd");
+    let mut cache = CacheFile::create(&path, src.meta()).unwrap();
+    assert!(cache.snapshot().unwrap().is_none(), "not complete");
+    for n in 0..src.nchunks() {
+        cache.put(n, &src.raw_chunk(n).unwrap()).unwrap();
+    }
+    let snap = cache.snapshot().unwrap().expect("complete");
+    assert!(!cache.is_dirty(), "a snapshot flushes");
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(snap.len(), on_disk.len() as u64);
+    let mut buf = vec![0u8; on_disk.len()];
+    cache.read_snapshot_at(&snap, &mut buf, 0).unwrap();
+    assert_eq!(buf, on_disk);
+    let first = cache.stored_at(1).unwrap();
+    cache.forget_stored(1, first + 1).unwrap();
+    assert!(cache.is_filled(1), "another copy's offset: kept");
+    assert!(cache.read_snapshot_at(&snap, &mut buf[..8], 0).is_ok());
+    cache.forget_stored(1, first).unwrap();
+    assert!(!cache.is_filled(1));
+    assert!(matches!(
+        cache.read_snapshot_at(&snap, &mut buf[..8], 0),
+        Err(FormatError::Changed { .. })
+    ));
+    cache.put(1, &src.raw_chunk(1).unwrap()).unwrap();
+    let again = cache.snapshot().unwrap().expect("complete again");
+    assert!(
+        matches!(
+            cache.read_snapshot_at(&snap, &mut buf[..8], 0),
+            Err(FormatError::Changed { .. })
+        ),
+        "an old snapshot stays stale after a flush"
+    );
+    assert!(cache.read_snapshot_at(&again, &mut buf[..8], 0).is_ok());
+    drop(cache);
+    let reopened = Dataset::open(&path).unwrap();
+    assert_eq!(reopened.raw_chunk(1).unwrap(), src.raw_chunk(1).unwrap());
+}
+
 #[test]
 fn bad_chunks_leave_the_cache_as_it_was() {
     let dir = tempfile::tempdir().unwrap();

@@ -210,9 +210,9 @@ async fn fetch(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
-/// Fills the whole dataset and serves its cache file (streamed from disk, ranges supported).
-/// Once complete a cache file changes only when a chunk of it fails to decode (it is then
-/// dropped and fetched again), so streaming it while others read is safe.
+/// Fills the whole dataset and serves its cache file (streamed from disk, one range
+/// supported). Once complete a cache file changes only when a chunk of it fails to decode
+/// (it is then dropped and fetched again): the stream then stops short (see `files`).
 async fn whole_file(
     sub: &Arc<Sub>,
     path: &str,
@@ -232,7 +232,7 @@ async fn whole_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut resp = crate::files::serve(&file, req).await?;
+    let mut resp = crate::files::serve(c, &file, req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}\"",
         name.replace('"', "")

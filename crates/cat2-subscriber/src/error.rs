@@ -63,7 +63,9 @@ impl From<FormatError> for ApiError {
             FormatError::Slice(s) => ApiError::BadRequest(s.to_string()),
             FormatError::TooLarge { .. } => ApiError::BadRequest(e.to_string()),
             FormatError::NoSuchChunk { .. } => ApiError::BadRequest(e.to_string()),
-            FormatError::ChunkUnavailable { .. } => ApiError::Unavailable(e.to_string()),
+            FormatError::ChunkUnavailable { .. } | FormatError::Changed { .. } => {
+                ApiError::Unavailable(e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

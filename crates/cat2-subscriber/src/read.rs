@@ -48,8 +48,9 @@ pub(crate) fn block_cache() -> BlockCache {
 /// What one read on the blocking pool gives back.
 enum Read<T, F> {
     Done(Result<T, ApiError>),
-    /// Chunk `n` failed to decode: the reader hands back what it was given.
-    Corrupt(u64, String, Selection, F),
+    /// Chunk `n`, stored at the given offset, failed to decode: the reader hands back what it
+    /// was given.
+    Corrupt(u64, Option<u64>, String, Selection, F),
 }
 
 impl Sub {
@@ -70,15 +71,15 @@ impl Sub {
         let blocks = Arc::new(blocks);
         match read_once(c, sel, blocks.clone(), then).await? {
             Read::Done(r) => r,
-            Read::Corrupt(n, reason, sel, then) => {
+            Read::Corrupt(n, at, reason, sel, then) => {
                 tracing::warn!(root = %c.root, path = %c.rel, chunk = n, reason = %reason,
                     "a cached chunk failed to decode; fetching it again");
-                self.forget(c, n).await?;
+                self.forget(c, n, at).await?;
                 self.ensure(c, vec![n], deadline).await?;
                 match read_once(c, sel, blocks, then).await? {
                     Read::Done(r) => r,
-                    Read::Corrupt(n, reason, ..) => {
-                        self.forget(c, n).await?;
+                    Read::Corrupt(n, at, reason, ..) => {
+                        self.forget(c, n, at).await?;
                         Err(ApiError::Unavailable(format!(
                             "chunk {n} of {}/{} does not decode: {reason}",
                             c.root, c.rel
@@ -219,12 +220,15 @@ impl Sub {
         (n, decoded)
     }
 
-    /// Drops chunk `n` of `c` from the cache (durably).
-    async fn forget(&self, c: &Arc<Cached>, n: u64) -> Result<(), ApiError> {
+    /// Drops chunk `n` of `c` from the cache (durably) if it is still the copy stored `at`
+    /// (another reader may have fetched it again meanwhile).
+    async fn forget(&self, c: &Arc<Cached>, n: u64, at: Option<u64>) -> Result<(), ApiError> {
         let cc = c.clone();
         tokio::task::spawn_blocking(move || {
             let mut f = cc.write_file();
-            f.forget(n)?;
+            if let Some(at) = at {
+                f.forget_stored(n, at)?;
+            }
             f.flush()
         })
         .await
@@ -245,13 +249,15 @@ where
 {
     let c = c.clone();
     tokio::task::spawn_blocking(move || {
-        let read = c
-            .read_file()
-            .read_using(&sel, |n, b| blocks.get(&(n, b)).map(|v| v.to_vec()));
+        let f = c.read_file();
+        let read = f.read_using(&sel, |n, b| blocks.get(&(n, b)).map(|v| v.to_vec()));
         match read {
-            Ok(data) => Read::Done(then(data, &sel)),
+            Ok(data) => {
+                drop(f);
+                Read::Done(then(data, &sel))
+            }
             Err(FormatError::BadChunk { nchunk, reason }) => {
-                Read::Corrupt(nchunk, reason, sel, then)
+                Read::Corrupt(nchunk, f.stored_at(nchunk), reason, sel, then)
             }
             Err(e) => Read::Done(Err(e.into())),
         }

@@ -218,6 +218,16 @@ impl Sub {
             return Ok(c);
         }
         let _opening = self.opening.lock().await;
+        // The version may have changed (or gone) while we waited: files on disk are always
+        // the state's version (`create` and `remove` run under `opening`), so open that one.
+        let etag = self
+            .state()
+            .roots
+            .get(root.as_str())
+            .and_then(|r| r.datasets.get(rel.as_str()))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
+        let etag = etag.as_str();
         if let Some(c) = self.lookup(root, rel, etag) {
             return Ok(c);
         }
@@ -307,7 +317,8 @@ impl Sub {
     }
 
     /// Forgets `root/rel`: its cache file, and its entry.
-    pub(crate) fn remove(&self, root: &RootName, rel: &str) {
+    pub(crate) async fn remove(&self, root: &RootName, rel: &str) {
+        let _opening = self.opening.lock().await;
         self.caches
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -91,7 +91,7 @@ impl Sub {
         for rel in known.keys() {
             if !wanted.iter().any(|w| w.as_str() == rel) {
                 tracing::info!(root = %root, path = %rel, "dataset gone from its root");
-                self.remove(root, rel);
+                self.remove(root, rel).await;
             }
         }
         self.save_state().await;
@@ -146,7 +146,7 @@ impl Sub {
                 }
             },
             Err(e) if e.code() == cat2_proto::ErrorCode::NotFound => {
-                self.remove(root, rel.as_str());
+                self.remove(root, rel.as_str()).await;
                 Ok(())
             }
             Err(e) => Err(e.into()),
