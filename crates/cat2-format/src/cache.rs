@@ -31,6 +31,9 @@ use crate::dataset::Dataset;
 use crate::ffi;
 use crate::frame::Frame;
 
+mod snapshot;
+pub use snapshot::Snapshot;
+
 /// Offsets of the frame header fields a flush rewrites (msgpack, big-endian).
 const FRAME_LEN_AT: u64 = 0x10;
 const CBYTES_AT: u64 = 0x27;
@@ -52,26 +55,6 @@ pub struct Slot {
     nchunk: usize,
     at: u64,
     len: usize,
-}
-
-/// A complete, flushed cache file as it stands on disk ([`CacheFile::snapshot`]): read it
-/// whole with [`CacheFile::read_snapshot_at`], which fails if the file changed since.
-#[derive(Debug, Clone, Copy)]
-pub struct Snapshot {
-    generation: u64,
-    len: u64,
-}
-
-impl Snapshot {
-    /// The file's length in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether the file is empty (never: a frame has a header).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// A cache file being filled.
@@ -306,46 +289,6 @@ impl CacheFile {
             self.forget(nchunk)?;
         }
         Ok(())
-    }
-
-    /// Flushes, then, when every chunk is filled, the file's state on disk for reading it
-    /// whole.
-    ///
-    /// # Errors
-    /// As [`CacheFile::flush`].
-    pub fn snapshot(&mut self) -> Result<Option<Snapshot>, FormatError> {
-        self.flush()?;
-        if !self.is_complete() {
-            return Ok(None);
-        }
-        let f = &self.frame;
-        let len = f.file.metadata().map_err(FormatError::io(&f.path))?.len();
-        Ok(Some(Snapshot {
-            generation: self.generation,
-            len,
-        }))
-    }
-
-    /// Reads `buf.len()` bytes at `at` of the file as it was at `snap`.
-    ///
-    /// # Errors
-    /// [`FormatError::Changed`] when the file changed since `snap` (the bytes read would mix
-    /// two states); I/O errors.
-    pub fn read_snapshot_at(
-        &self,
-        snap: &Snapshot,
-        buf: &mut [u8],
-        at: u64,
-    ) -> Result<(), FormatError> {
-        let f = &self.frame;
-        if self.dirty || self.generation != snap.generation {
-            return Err(FormatError::Changed {
-                path: f.path.clone(),
-            });
-        }
-        f.file
-            .read_exact_at(buf, at)
-            .map_err(FormatError::io(&f.path))
     }
 
     fn mark_dirty(&mut self) -> Result<(), FormatError> {

@@ -1,0 +1,308 @@
+//! Fetching chunks for a cache file: single flight (concurrent requests needing one chunk
+//! fetch it once), batches of about [`BATCH_BYTES`] requested several at once within a budget
+//! of bytes in flight, retries on other publishers while time remains, and a flush before
+//! anyone waiting is told.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use cat2_client::ClientError;
+use cat2_format::CacheFile;
+use cat2_proto::ErrorCode;
+use cat2_proto::msg::ChunksRequest;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{BATCH_BYTES, Cached, FlightKey, FlightResult, PART_BYTES, Sub, blocking_err};
+use crate::ApiError;
+
+impl Sub {
+    /// Makes sure `chunks` of `c` are cached and flushed, fetching the missing ones (once,
+    /// however many requests need them). With a `deadline`, fails past it; without one (whole
+    /// downloads), fails only when publishers stall for the request timeout.
+    pub(crate) async fn ensure(
+        self: &Arc<Self>,
+        c: &Arc<Cached>,
+        chunks: Vec<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<(), ApiError> {
+        let cc = c.clone();
+        let missing: Vec<u64> = tokio::task::spawn_blocking(move || {
+            let f = cc.read_file();
+            chunks.into_iter().filter(|n| !f.is_filled(*n)).collect()
+        })
+        .await
+        .map_err(blocking_err)?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut mine = BTreeMap::new();
+        let mut waits = Vec::new();
+        {
+            let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            for n in missing {
+                if let Some(rx) = inflight.get(&(c.id, n)) {
+                    waits.push(rx.clone());
+                } else {
+                    let (tx, rx) = watch::channel(None);
+                    inflight.insert((c.id, n), rx);
+                    mine.insert(
+                        n,
+                        Flight {
+                            sub: self.clone(),
+                            key: (c.id, n),
+                            tx: Some(tx),
+                        },
+                    );
+                }
+            }
+        }
+        // Fetched in a task of its own: a client that goes away does not strand the others.
+        let task = (!mine.is_empty())
+            .then(|| tokio::spawn(fetch(self.clone(), c.clone(), mine, deadline)));
+        let mut result = Ok(());
+        if let Some(t) = task {
+            result = t
+                .await
+                .map_err(|e| ApiError::internal(format!("fetch task failed: {e}")))?;
+        }
+        let key = format!("{}/{}", c.root, c.rel);
+        for mut rx in waits {
+            let wait = rx.wait_for(Option::is_some);
+            let waited = match deadline {
+                Some(d) => tokio::time::timeout_at(d, wait).await,
+                None => Ok(wait.await),
+            };
+            match waited {
+                Err(_) => {
+                    return Err(ApiError::Timeout(format!(
+                        "chunks of {key} did not arrive in {:?}",
+                        self.cfg.timeout
+                    )));
+                }
+                Ok(Err(_)) => {
+                    return Err(ApiError::Unavailable(format!(
+                        "fetching chunks of {key} was abandoned"
+                    )));
+                }
+                Ok(Ok(v)) => {
+                    if let Some(Err(e)) = v.as_ref() {
+                        return Err(e.clone());
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// A chunk this task fetches for everyone: its waiters learn the outcome exactly once, and
+/// its single-flight entry goes away even if the task is cancelled or panics.
+struct Flight {
+    sub: Arc<Sub>,
+    key: FlightKey,
+    tx: Option<watch::Sender<FlightResult>>,
+}
+
+impl Flight {
+    fn finish(mut self, r: Result<(), ApiError>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Some(r));
+        }
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.sub
+            .inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Some(Err(ApiError::Unavailable(
+                "the chunk fetch was abandoned".into(),
+            ))));
+        }
+    }
+}
+
+/// Fetches `chunks` of `c`: batches of about [`BATCH_BYTES`], several at once, each retried
+/// (on another publisher of the queue group) while time remains.
+async fn fetch(
+    sub: Arc<Sub>,
+    c: Arc<Cached>,
+    chunks: BTreeMap<u64, Flight>,
+    deadline: Option<Instant>,
+) -> Result<(), ApiError> {
+    let chunk_bytes = u64::try_from(c.meta.chunksize).unwrap_or(1).max(1);
+    let per_batch = (BATCH_BYTES / chunk_bytes).clamp(1, 256) as usize;
+    let mut batches = Vec::new();
+    let mut it = chunks.into_iter().peekable();
+    while it.peek().is_some() {
+        batches.push(it.by_ref().take(per_batch).collect::<BTreeMap<_, _>>());
+    }
+    let results = futures::future::join_all(
+        batches
+            .into_iter()
+            .map(|b| fetch_batch(&sub, &c, b, deadline)),
+    )
+    .await;
+    results.into_iter().collect()
+}
+
+/// Verifies a chunk (its structure, outside the lock), then stores it.
+async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(), ApiError> {
+    let cc = c.clone();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&bytes::Bytes> = parts.iter().collect();
+        let checked = CacheFile::verify_parts(&cc.meta, n, &refs)
+            .map_err(|e| ApiError::Unavailable(format!("publisher sent a bad chunk {n}: {e}")))?;
+        // The bytes are written part by part, as they arrived, under the read lock: neither
+        // joined in memory nor holding off readers.
+        let slot = cc.write_file().reserve(&checked)?;
+        if let Some(slot) = slot {
+            cc.read_file().write_slot(&slot, &checked)?;
+            cc.write_file().commit(slot)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(blocking_err)?
+}
+
+async fn flush(c: &Arc<Cached>) -> Result<(), ApiError> {
+    let cc = c.clone();
+    tokio::task::spawn_blocking(move || cc.write_file().flush())
+        .await
+        .map_err(blocking_err)?
+        .map_err(ApiError::from)
+}
+
+async fn fetch_batch(
+    sub: &Arc<Sub>,
+    c: &Arc<Cached>,
+    mut pending: BTreeMap<u64, Flight>,
+    deadline: Option<Instant>,
+) -> Result<(), ApiError> {
+    let key = format!("{}/{}", c.root, c.rel);
+    let timeout = sub.cfg.timeout;
+    let chunk_bytes = u64::try_from(c.meta.chunksize).unwrap_or(1).max(1);
+    let mut backoff = Duration::from_millis(20);
+    let mut last_err = ApiError::Timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
+    let mut done: Vec<Flight> = Vec::new();
+    // Without a request deadline, the batch may take as long as it keeps progressing.
+    let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
+    'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
+        // One request slot, and room for the batch's bytes (a batch bigger than the whole
+        // buffer takes all of it).
+        let cost = Sub::mib(chunk_bytes.saturating_mul(pending.len() as u64))
+            .min(Sub::mib(sub.cfg.fetch_buffer_bytes));
+        let permits = async {
+            let slot = sub.permits.acquire().await?;
+            let room = sub.buffer_mib.acquire_many(cost).await?;
+            Ok::<_, tokio::sync::AcquireError>((slot, room))
+        };
+        let permit = match deadline {
+            Some(d) => tokio::time::timeout_at(d, permits).await.ok(),
+            None => Some(permits.await),
+        };
+        let Some(Ok(_permit)) = permit else { break };
+        if deadline.is_none() {
+            stall_deadline = Instant::now() + timeout;
+        }
+        let req = ChunksRequest {
+            path: c.rel.to_string(),
+            etag: c.etag.clone(),
+            chunks: pending.keys().copied().collect(),
+            max_part: PART_BYTES,
+        };
+        let started = std::time::Instant::now();
+        let (mut first_at, mut store_time, mut got) = (None, Duration::ZERO, 0usize);
+        let mut stream =
+            match tokio::time::timeout_at(stall_deadline, sub.chunk_client.chunks(&c.root, req))
+                .await
+            {
+                Err(_) => break,
+                Ok(Err(e)) => {
+                    last_err = e.into();
+                    tokio::time::sleep(
+                        backoff.min(stall_deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                    continue;
+                }
+                Ok(Ok(s)) => s,
+            };
+        loop {
+            let item = match tokio::time::timeout_at(stall_deadline, stream.next()).await {
+                Err(_) | Ok(None) => break,
+                Ok(Some(item)) => item,
+            };
+            match item {
+                Ok((n, bytes)) => {
+                    first_at.get_or_insert_with(|| started.elapsed());
+                    let Some(flight) = pending.remove(&n) else {
+                        continue;
+                    };
+                    got += bytes.iter().map(bytes::Bytes::len).sum::<usize>();
+                    let t = std::time::Instant::now();
+                    let stored = store(c, n, bytes).await;
+                    store_time += t.elapsed();
+                    match stored {
+                        Ok(()) => done.push(flight),
+                        Err(e) => {
+                            tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
+                            flight.finish(Err(e.clone()));
+                            last_err = e;
+                        }
+                    }
+                    if deadline.is_none() {
+                        stall_deadline = Instant::now() + timeout;
+                    }
+                    if pending.is_empty() {
+                        tracing::debug!(dataset = %key, bytes = got,
+                            first_ms = first_at.unwrap_or_default().as_secs_f64() * 1e3,
+                            all_ms = started.elapsed().as_secs_f64() * 1e3,
+                            store_ms = store_time.as_secs_f64() * 1e3, "chunk batch received");
+                    }
+                }
+                Err(e) => {
+                    let retry = matches!(
+                        e,
+                        ClientError::Timeout { .. }
+                            | ClientError::Unavailable(_)
+                            | ClientError::Protocol { .. }
+                    );
+                    tracing::debug!(dataset = %key, error = %e, retry, "chunk stream failed");
+                    if e.code() == ErrorCode::Stale {
+                        last_err =
+                            ApiError::Unavailable(format!("{key} changed on its publisher; retry"));
+                        sub.spawn_revalidate(c.root.clone(), c.rel.clone());
+                        break 'attempts;
+                    }
+                    last_err = e.into();
+                    if !retry {
+                        break 'attempts;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    // Durable before anyone is told: waiters may serve the file itself.
+    let flushed = flush(c).await;
+    for f in done {
+        f.finish(flushed.clone());
+    }
+    flushed?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for (_, f) in pending {
+        f.finish(Err(last_err.clone()));
+    }
+    Err(last_err)
+}
