@@ -58,6 +58,23 @@ impl Sub {
                 }
             }
         }
+        if !mine.is_empty() {
+            // A fetch may have ended between the check above and our registration (it fills
+            // and flushes its chunks before leaving `inflight`): those chunks are here now.
+            let cc = c.clone();
+            let keys: Vec<u64> = mine.keys().copied().collect();
+            let filled: Vec<u64> = tokio::task::spawn_blocking(move || {
+                let f = cc.read_file();
+                keys.into_iter().filter(|n| f.is_filled(*n)).collect()
+            })
+            .await
+            .map_err(blocking_err)?;
+            for n in filled {
+                if let Some(f) = mine.remove(&n) {
+                    f.finish(Ok(()));
+                }
+            }
+        }
         // Fetched in a task of its own: a client that goes away does not strand the others.
         let task = (!mine.is_empty())
             .then(|| tokio::spawn(fetch(self.clone(), c.clone(), mine, deadline)));
