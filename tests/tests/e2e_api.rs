@@ -178,15 +178,22 @@ async fn quickstart_through_the_rest_api() {
             .collect::<Vec<u8>>()
     );
 
-    // One byte range, HEAD, and ranges that cannot be served.
+    // One byte range, HEAD, conditions on the entity tag.
     let url = url.as_str().unwrap();
-    let whole = http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let r = http.get(url).send().await.unwrap();
+    let tag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        tag.starts_with('"') && tag.len() > 4,
+        "a strong entity tag: {tag}"
+    );
+    let whole = r.bytes().await.unwrap();
     let n = whole.len();
     for (range, want) in [
         ("bytes=0-9", 0..10),
         (&format!("bytes=10-{}", n - 1) as &str, 10..n),
         ("bytes=-7", n - 7..n),
         (&format!("bytes=5-{}", n + 100), 5..n),
+        (&format!("bytes=-{}", n + 100), 0..n),
     ] {
         let r = http.get(url).header("range", range).send().await.unwrap();
         assert_eq!(r.status(), 206, "{range}");
@@ -196,23 +203,58 @@ async fn quickstart_through_the_rest_api() {
         );
         assert_eq!(r.bytes().await.unwrap(), whole[want], "{range}");
     }
-    for range in [&format!("bytes={n}-"), "bytes=0-1,4-5", "bytes=x"] {
-        let r = http.get(url).header("range", range).send().await.unwrap();
-        assert_eq!(r.status(), 416, "{range}");
-        assert_eq!(
-            r.headers()["content-range"],
-            format!("bytes */{n}").as_str()
-        );
+    let r = http.get(url).header("range", format!("bytes={n}-")).send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{n}").as_str()
+    );
+    // Several ranges, other units, malformed values, a stale If-Range: the whole file.
+    for (range, if_range) in [
+        ("bytes=0-1,4-5", None),
+        ("items=0-5", None),
+        ("bytes=x", None),
+        ("bytes=0-9", Some("\"another\"")),
+    ] {
+        let mut r = http.get(url).header("range", range);
+        if let Some(v) = if_range {
+            r = r.header("if-range", v);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{range} {if_range:?}");
+        assert_eq!(r.bytes().await.unwrap(), whole, "{range} {if_range:?}");
     }
-    let r = http.head(url).send().await.unwrap();
+    let r = http
+        .get(url)
+        .header("range", "bytes=0-9")
+        .header("if-range", &tag);
+    assert_eq!(r.send().await.unwrap().status(), 206);
+    let r = http
+        .head(url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], n.to_string().as_str());
     assert!(r.bytes().await.unwrap().is_empty());
-    // Conditional requests are served too (by tower-http).
     let r = http
         .get(url)
-        .header("if-modified-since", "Thu, 01 Jan 1970 00:00:00 GMT");
-    assert_eq!(r.send().await.unwrap().bytes().await.unwrap(), whole);
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = http
+        .get(url)
+        .header("if-match", "\"another\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let r = http.get(url).header("if-match", &tag).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap(), whole);
 }
 
 #[tokio::test(flavor = "multi_thread")]

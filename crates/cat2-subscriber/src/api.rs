@@ -232,7 +232,7 @@ async fn whole_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut resp = crate::files::serve(c, &file, req).await?;
+    let mut resp = crate::files::serve(c, req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}\"",
         name.replace('"', "")

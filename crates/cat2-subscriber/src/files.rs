@@ -5,21 +5,24 @@
 //! 4 MiB positioned reads on the blocking pool, straight into the buffers hyper sends, read
 //! ahead while the previous one is sent. Each read checks, under the read lock, that the file
 //! did not change since (a chunk dropped and fetched again rewrites its end): if it did, the
-//! body stops short and the client sees a failed transfer, never a mixed file. GET and HEAD,
-//! with or without one byte range, are served so; requests with conditional headers go to
-//! tower-http's `ServeFile` (by path).
+//! body stops short and the client sees a failed transfer, never a mixed file.
+//!
+//! Responses carry a strong `ETag` naming the file's state (dataset version, inode, length),
+//! so `If-None-Match` (304), `If-Match` (412) and `If-Range` work; one byte range is served
+//! (206), several ranges are served whole (no multipart), as RFC 9110 allows. No
+//! `Last-Modified` is sent, so date conditions are ignored, as RFC 9110 requires.
 
 use std::ops::RangeInclusive;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cat2_format::Snapshot;
-use tower::ServiceExt;
+use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch, IfRange};
+use http_range_header::RangeUnsatisfiableError;
 
 use crate::ApiError;
 use crate::sub::Cached;
@@ -29,9 +32,9 @@ const READ_BYTES: u64 = 4 << 20;
 /// Reads done ahead of what was sent.
 const AHEAD: usize = 2;
 
-/// The response for `req`, a request for the whole of `c`'s file (at `path`), whose chunks
-/// are all cached.
-pub(crate) async fn serve(c: Arc<Cached>, path: &Path, req: Request) -> Result<Response, ApiError> {
+/// The response for `req`, a GET or HEAD of the whole of `c`'s file, whose chunks are all
+/// cached.
+pub(crate) async fn serve(c: Arc<Cached>, req: Request) -> Result<Response, ApiError> {
     let cc = c.clone();
     let snap = tokio::task::spawn_blocking(move || cc.write_file().snapshot())
         .await
@@ -42,59 +45,76 @@ pub(crate) async fn serve(c: Arc<Cached>, path: &Path, req: Request) -> Result<R
                 c.root, c.rel
             ))
         })?;
-    let h = req.headers();
-    let conditional = [
-        header::IF_MATCH,
-        header::IF_NONE_MATCH,
-        header::IF_MODIFIED_SINCE,
-        header::IF_UNMODIFIED_SINCE,
-        header::IF_RANGE,
-    ]
-    .iter()
-    .any(|k| h.contains_key(k));
-    let method = req.method().clone();
-    if conditional || !(method == Method::GET || method == Method::HEAD) {
-        return tower_http::services::ServeFile::new_with_mime(
-            path,
-            &mime::APPLICATION_OCTET_STREAM,
-        )
-        .with_buf_chunk_size(READ_BYTES as usize)
-        .oneshot(req)
-        .await
-        .map(|r| r.map(Body::new))
-        .map_err(ApiError::internal);
-    }
     let len = snap.len();
-    let range = match h.get(header::RANGE) {
-        None => None,
-        Some(v) => match one_range(v, len) {
-            Some(r) => Some(r),
-            None => return Ok(unsatisfiable(len)),
-        },
+    let tag = entity_tag(&c.etag, &snap);
+    let h = req.headers();
+    if let (Some(cond), Some(tag)) = (h.typed_get::<IfMatch>(), &tag)
+        && !cond.precondition_passes(tag)
+    {
+        return Ok(bare(StatusCode::PRECONDITION_FAILED, Some(tag)));
+    }
+    if let (Some(cond), Some(tag)) = (h.typed_get::<IfNoneMatch>(), &tag)
+        && !cond.precondition_passes(tag)
+    {
+        return Ok(bare(StatusCode::NOT_MODIFIED, Some(tag)));
+    }
+    let ranged = req.method() == Method::GET
+        && h.typed_get::<IfRange>()
+            .is_none_or(|cond| !cond.is_modified(tag.as_ref(), None));
+    let wanted = match h.get(header::RANGE) {
+        Some(v) if ranged => wanted(v, len),
+        _ => Wanted::Whole,
     };
-    let (status, span) = match range {
-        Some(ref r) => (StatusCode::PARTIAL_CONTENT, r.clone()),
-        None if len == 0 => return Ok(head(StatusCode::OK, 0, None)),
-        None => (StatusCode::OK, 0..=len - 1),
+    let (status, span) = match wanted {
+        Wanted::Unsatisfiable => return Ok(unsatisfiable(len)),
+        Wanted::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
+        Wanted::Whole if len == 0 => return Ok(head(StatusCode::OK, 0, tag.as_ref(), None)),
+        Wanted::Whole => (StatusCode::OK, 0..=len - 1),
     };
     let n = span.end() - span.start() + 1;
-    let mut resp = head(status, n, range.map(|r| (r, len)));
-    if method == Method::GET {
+    let range = (status == StatusCode::PARTIAL_CONTENT).then(|| (span.clone(), len));
+    let mut resp = head(status, n, tag.as_ref(), range);
+    if req.method() == Method::GET {
         *resp.body_mut() = stream(c, snap, span);
     }
     Ok(resp)
 }
 
-/// The one range a `Range` header asks for within `len` bytes (`None`: unsatisfiable,
-/// malformed, or several ranges, which tower-http's `ServeFile` refuses alike).
-fn one_range(v: &HeaderValue, len: u64) -> Option<RangeInclusive<u64>> {
-    let ranges = http_range_header::parse_range_header(v.to_str().ok()?)
-        .ok()?
-        .validate(len)
-        .ok()?;
-    match ranges.as_slice() {
-        [r] => Some(r.clone()),
-        _ => None,
+/// The strong entity tag of `snap`, a state of the file of dataset version `version`.
+fn entity_tag(version: &str, snap: &Snapshot) -> Option<ETag> {
+    let version: String = version
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || ":._-".contains(*c))
+        .take(64)
+        .collect();
+    let (ino, len) = snap.identity();
+    format!("\"{version}-{ino:x}-{len:x}\"").parse().ok()
+}
+
+/// What a `Range` header asks of `len` bytes.
+enum Wanted {
+    Whole,
+    Part(RangeInclusive<u64>),
+    Unsatisfiable,
+}
+
+fn wanted(v: &HeaderValue, len: u64) -> Wanted {
+    // Other units and malformed values are ignored (RFC 9110 §14.2).
+    let Some(parsed) = v
+        .to_str()
+        .ok()
+        .and_then(|v| http_range_header::parse_range_header(v).ok())
+    else {
+        return Wanted::Whole;
+    };
+    match parsed.validate(len) {
+        Ok(ranges) => match ranges.as_slice() {
+            [r] => Wanted::Part(r.clone()),
+            _ => Wanted::Whole,
+        },
+        // A suffix longer than the file is the whole file (RFC 9110 §14.1.2).
+        Err(RangeUnsatisfiableError::FileSuffixOutOfBounds) if len > 0 => Wanted::Part(0..=len - 1),
+        Err(_) => Wanted::Unsatisfiable,
     }
 }
 
@@ -102,7 +122,7 @@ fn unsatisfiable(len: u64) -> Response {
     let mut resp = (
         StatusCode::RANGE_NOT_SATISFIABLE,
         axum::Json(serde_json::json!({
-            "detail": "the Range header asks for none, or several, of the file's bytes"
+            "detail": format!("the Range header asks for none of the file's {len} bytes")
         })),
     )
         .into_response();
@@ -112,11 +132,25 @@ fn unsatisfiable(len: u64) -> Response {
     resp
 }
 
-/// A response without its body yet.
-fn head(status: StatusCode, n: u64, range: Option<(RangeInclusive<u64>, u64)>) -> Response {
+/// A response without a body, for a failed or met condition.
+fn bare(status: StatusCode, tag: Option<&ETag>) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
-    let hs = resp.headers_mut();
+    if let Some(tag) = tag {
+        resp.headers_mut().typed_insert(tag.clone());
+    }
+    resp
+}
+
+/// A response without its body yet, of `n` bytes.
+fn head(
+    status: StatusCode,
+    n: u64,
+    tag: Option<&ETag>,
+    range: Option<(RangeInclusive<u64>, u64)>,
+) -> Response {
+    let mut resp = bare(status, tag);
+    let hs: &mut HeaderMap = resp.headers_mut();
     hs.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),

@@ -206,7 +206,8 @@ impl Sub {
             .cloned()
     }
 
-    /// The cache of `root/rel` at `etag`: the open one, or the file on disk, or (when that is
+    /// The cache of `root/rel`: the open one at `etag`, else, at the version the state holds
+    /// now (which may be newer than `etag`), the open one, the file on disk, or (when that is
     /// missing or torn) a new one made from the publisher's metadata.
     pub(crate) async fn cached(
         &self,
@@ -218,8 +219,9 @@ impl Sub {
             return Ok(c);
         }
         let _opening = self.opening.lock().await;
-        // The version may have changed (or gone) while we waited: files on disk are always
-        // the state's version (`create` and `remove` run under `opening`), so open that one.
+        // The version may have changed (or gone) while we waited: `create` and `remove` change
+        // files and state together under `opening`, so the file on disk is the state's version
+        // (after a crash between the two, the next revalidation replaces it).
         let etag = self
             .state()
             .roots

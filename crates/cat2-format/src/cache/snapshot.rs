@@ -2,7 +2,7 @@
 //! decode is dropped and fetched again): reads stop with [`FormatError::Changed`] instead of
 //! mixing two states of the file.
 
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 
 use super::CacheFile;
 use crate::FormatError;
@@ -13,6 +13,7 @@ use crate::FormatError;
 pub struct Snapshot {
     generation: u64,
     len: u64,
+    ino: u64,
 }
 
 impl Snapshot {
@@ -24,6 +25,13 @@ impl Snapshot {
     /// Whether the file is empty (never: a frame has a header).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Names these bytes among the file's states: its inode (a new file for a new version or a
+    /// recreated cache) and its length (a chunk dropped and fetched again is appended, so the
+    /// file grows). Fit for a strong HTTP entity tag.
+    pub fn identity(&self) -> (u64, u64) {
+        (self.ino, self.len)
     }
 }
 
@@ -39,10 +47,11 @@ impl CacheFile {
             return Ok(None);
         }
         let f = &self.frame;
-        let len = f.file.metadata().map_err(FormatError::io(&f.path))?.len();
+        let md = f.file.metadata().map_err(FormatError::io(&f.path))?;
         Ok(Some(Snapshot {
             generation: self.generation,
-            len,
+            len: md.len(),
+            ino: md.ino(),
         }))
     }
 
