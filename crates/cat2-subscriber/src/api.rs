@@ -134,17 +134,16 @@ fn parse_bool(v: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// Fills every chunk `sel` needs (within the request timeout, or, for whole datasets, for as
-/// long as publishers keep sending), trying the new version once when the dataset changed
+/// Fills every chunk `sel` needs (by the request's `deadline`, or, for whole datasets, for
+/// as long as publishers keep sending), trying the new version once when the dataset changed
 /// meanwhile.
 async fn ensure_sel(
     sub: &Arc<Sub>,
     path: &str,
     c: Arc<Cached>,
     sel: &Selection,
-    whole: bool,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Arc<Cached>, ApiError> {
-    let deadline = (!whole).then(|| tokio::time::Instant::now() + sub.cfg.timeout);
     let chunks = c.layout.chunks_touching(sel);
     match sub.ensure(&c, chunks.clone(), deadline).await {
         Ok(()) => Ok(c),
@@ -191,7 +190,7 @@ async fn fetch(
     let (c, blocks) = match sub.fetch_blocks(&c, &sel, deadline).await {
         Some(blocks) => (c, blocks),
         None => (
-            ensure_sel(&sub, &path, c, &sel, false).await?,
+            ensure_sel(&sub, &path, c, &sel, Some(deadline)).await?,
             Default::default(),
         ),
     };
@@ -220,7 +219,7 @@ async fn whole_file(
     req: Request,
 ) -> Result<Response, ApiError> {
     let all = Selection::all(c.layout.shape());
-    let c = ensure_sel(sub, path, c, &all, true).await?;
+    let c = ensure_sel(sub, path, c, &all, None).await?;
     let file = sub.cache_path(&c.root, &c.rel);
     // The file at that path must still be this version (a change may have replaced it).
     if sub.resolve(path).map(|(_, _, etag)| etag).ok().as_deref() != Some(c.etag.as_str()) {
@@ -245,7 +244,7 @@ async fn whole_file(
 async fn download(State(sub): Shared, Path(path): Path<String>) -> Result<Json<String>, ApiError> {
     let c = open(&sub, &path).await?;
     let all = Selection::all(c.layout.shape());
-    let c = ensure_sel(&sub, &path, c, &all, true).await?;
+    let c = ensure_sel(&sub, &path, c, &all, None).await?;
     let suffix = if c.kind == Kind::File { ".b2" } else { "" };
     Ok(Json(format!(
         "{}files/{}/{}{suffix}",

@@ -304,6 +304,12 @@ async fn fetch_batch(
                     if !retry {
                         break 'attempts;
                     }
+                    // No responders answer at once: pace the retries as above.
+                    tokio::time::sleep(
+                        backoff.min(stall_deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
                     break;
                 }
             }
