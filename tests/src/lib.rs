@@ -53,6 +53,14 @@ pub fn decode_frame(bytes: &[u8]) -> (Vec<u64>, Vec<u8>) {
     (shape, ds.read(&all).expect("readable frame"))
 }
 
+/// An HTTP client for the tests: a request that hangs fails the test instead of hanging CI.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// GETs `/api/fetch/{path}?slice_={slice}&prefer_schunk=true` from the subscriber at `base`:
 /// status and body.
 pub async fn fetch(http: &reqwest::Client, base: &str, path: &str, slice: &str) -> (u16, Vec<u8>) {

@@ -46,7 +46,7 @@ async fn a_20_mib_chunk_crosses_a_1_mib_max_payload() {
     let _publ = c.publisher("big", &root, "a", false);
     let sub = c.subscriber(20.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = reqwest::Client::new();
+    let http = cat2_e2e::http();
     let nats = async_nats::connect(c.nats.url()).await.unwrap();
     assert_eq!(
         nats.server_info().max_payload,
@@ -89,7 +89,7 @@ async fn a_publisher_replica_dies_mid_download_and_the_download_completes() {
     let _b = c.publisher("two", &root, "b", false);
     let sub = c.subscriber(15.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = reqwest::Client::new();
+    let http = cat2_e2e::http();
     subscribe(&http, &base, "two").await;
     let dl = {
         let (http, base) = (http.clone(), base.clone());
@@ -128,7 +128,7 @@ async fn changes_in_a_root_reach_the_subscriber_within_2_s() {
     let sub = c.subscriber(5.0);
     let _bro = c.broker();
     let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = reqwest::Client::new();
+    let http = cat2_e2e::http();
     subscribe(&http, &base, "live").await;
     let (status, before) = fetch(&http, &base, "live/ds-1d.b2nd", "0:3").await;
     assert_eq!(status, 200);
@@ -192,7 +192,7 @@ async fn restarts_and_outages() {
     let mut publ = c.publisher("r", &root, "a", false);
     let mut sub = c.subscriber(2.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = reqwest::Client::new();
+    let http = cat2_e2e::http();
     subscribe(&http, &base, "r").await;
     let (s, _) = fetch(&http, &base, "r/ds-1d.b2nd", "0:150").await;
     assert_eq!(s, 200);
@@ -324,7 +324,7 @@ async fn a_chunk_that_does_not_decode_is_a_clear_503_and_heals() {
     let _publ = c.publisher("bad", &root, "a", false);
     let sub = c.subscriber(10.0);
     let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = reqwest::Client::new();
+    let http = cat2_e2e::http();
     subscribe(&http, &base, "bad").await;
     // A small read (blocks) and a large one (the whole chunk): both a 503 naming the chunk.
     for slice in ["205:207, 0:5", "200:400"] {
