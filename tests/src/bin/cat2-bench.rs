@@ -1,7 +1,8 @@
 //! `cat2-bench`: cat2 against Caterva2 0.2.0, side by side, on the same machine and data.
 //!
 //! `cargo build --release --bins && target/release/cat2-bench [--reps N] [--out BENCHMARKS.md]
-//! [--no-reference]` (the last for quick runs of ours alone: the reference takes minutes);
+//! [--no-reference]` (the last for quick runs of ours alone, printed only: the reference
+//! takes minutes);
 //! `cat2-bench --load http://HOST:PORT` runs only the 8-connection load (for profiling)
 //!
 //! Makes the `bench` root (cube, random, many) with cat2's own writer, starts our deployment
@@ -322,26 +323,35 @@ async fn concurrency(http: &reqwest::Client, base: &str, secs: u64) -> (f64, f64
     (all.len() as f64 / secs as f64, at(50), at(99), errors)
 }
 
+/// cat2 against Caterva2 0.2.0, side by side: prints one table of medians and writes it.
+#[derive(clap::Parser)]
+#[command(version)]
+struct Args {
+    /// Repetitions of each measure (medians are reported; the cold `many` download runs once).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Where to write the table, relative to the repository's top [default: BENCHMARKS.md,
+    /// nowhere with --no-reference].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Ours alone (the reference's cold download of `many.b2nd` takes minutes); the table is
+    /// printed, not written, unless --out is given.
+    #[arg(long)]
+    no_reference: bool,
+    /// Only the 8-connection load, against a running subscriber at this base URL holding the
+    /// `bench` root (for profiling).
+    #[arg(long, value_name = "http://HOST:PORT")]
+    load: Option<String>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let reps: usize = args
-        .iter()
-        .position(|a| a == "--reps")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(3);
+    let args = <Args as clap::Parser>::parse();
+    let reps = args.reps;
     let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "BENCHMARKS.md".into());
-    // `--load BASE`: only the 8-connection load, against a running subscriber holding the
-    // `bench` root (for profiling).
-    if let Some(base) = args
-        .iter()
-        .position(|a| a == "--load")
-        .and_then(|i| args.get(i + 1))
-    {
+        .out
+        .or_else(|| (!args.no_reference).then(|| "BENCHMARKS.md".into()));
+    if let Some(base) = &args.load {
         let (q, p50, p99, e) = concurrency(&reqwest::Client::new(), base, 10).await;
         println!(
             "{q:.1} slices/s, p50 {:.3} ms, p99 {:.3} ms, {e} failed",
@@ -352,7 +362,7 @@ async fn main() {
     }
     let top = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let data = top.join("bench-data/v2");
-    let with_reference = !args.iter().any(|a| a == "--no-reference");
+    let with_reference = !args.no_reference;
     make_data(&data);
     let compat = std::env::var_os("CAT2_SHARED")
         .map_or_else(|| top.join("../shared"), PathBuf::from)
@@ -576,6 +586,8 @@ async fn main() {
          `random.b2nd` float64 3200×4096 (chunks 256×4096, blocks 4×4096), `many.b2nd` int64 10 240 000 (10 000 chunks of 1024).\n\n\
          Reproduce: `scripts/setup && cargo build --release --bins && target/release/cat2-bench --reps {reps}`\n\n{table}"
     );
-    std::fs::write(top.join(&out), md).unwrap();
-    eprintln!("wrote {out}");
+    if let Some(out) = out {
+        std::fs::write(top.join(&out), md).unwrap();
+        eprintln!("wrote {}", out.display());
+    }
 }
