@@ -27,57 +27,38 @@ impl Sub {
         chunks: Vec<u64>,
         deadline: Option<Instant>,
     ) -> Result<(), ApiError> {
-        let cc = c.clone();
-        let missing: Vec<u64> = tokio::task::spawn_blocking(move || {
+        // Which chunks are missing and who fetches them, decided under the file's read lock: a
+        // fetch fills its chunks (under the write lock) before it leaves `inflight`, so a chunk
+        // seen missing here is either being fetched (we wait for it) or not (we fetch it).
+        let (sub, cc) = (self.clone(), c.clone());
+        let (task, waits) = tokio::task::spawn_blocking(move || {
             let f = cc.read_file();
-            chunks.into_iter().filter(|n| !f.is_filled(*n)).collect()
-        })
-        .await
-        .map_err(blocking_err)?;
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let mut mine = BTreeMap::new();
-        let mut waits = Vec::new();
-        {
-            let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            for n in missing {
-                if let Some(rx) = inflight.get(&(c.id, n)) {
+            let mut mine = BTreeMap::new();
+            let mut waits = Vec::new();
+            let mut inflight = sub.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            for n in chunks.into_iter().filter(|n| !f.is_filled(*n)) {
+                if let Some(rx) = inflight.get(&(cc.id, n)) {
                     waits.push(rx.clone());
                 } else {
                     let (tx, rx) = watch::channel(None);
-                    inflight.insert((c.id, n), rx);
-                    mine.insert(
-                        n,
-                        Flight {
-                            sub: self.clone(),
-                            key: (c.id, n),
-                            tx: Some(tx),
-                        },
-                    );
+                    inflight.insert((cc.id, n), rx);
+                    let flight = Flight {
+                        sub: sub.clone(),
+                        key: (cc.id, n),
+                        tx: Some(tx),
+                    };
+                    mine.insert(n, flight);
                 }
             }
-        }
-        if !mine.is_empty() {
-            // A fetch may have ended between the check above and our registration (it fills
-            // and flushes its chunks before leaving `inflight`): those chunks are here now.
-            let cc = c.clone();
-            let keys: Vec<u64> = mine.keys().copied().collect();
-            let filled: Vec<u64> = tokio::task::spawn_blocking(move || {
-                let f = cc.read_file();
-                keys.into_iter().filter(|n| f.is_filled(*n)).collect()
-            })
-            .await
-            .map_err(blocking_err)?;
-            for n in filled {
-                if let Some(f) = mine.remove(&n) {
-                    f.finish(Ok(()));
-                }
-            }
-        }
-        // Fetched in a task of its own: a client that goes away does not strand the others.
-        let task = (!mine.is_empty())
-            .then(|| tokio::spawn(fetch(self.clone(), c.clone(), mine, deadline)));
+            drop((inflight, f));
+            // Fetched in a task of its own, started here: a client that goes away does not
+            // strand the others.
+            let task = (!mine.is_empty())
+                .then(|| tokio::spawn(fetch(sub.clone(), cc.clone(), mine, deadline)));
+            (task, waits)
+        })
+        .await
+        .map_err(blocking_err)?;
         let mut result = Ok(());
         if let Some(t) = task {
             result = t
