@@ -288,6 +288,36 @@ impl ChunkLayout {
         })
     }
 
+    /// Fills the decompressed chunk `nchunk` (`chunk`) with the part of `sel` it holds, from
+    /// `data`, a C-order buffer of `sel`'s extent (the inverse of
+    /// [`ChunkLayout::copy_from_chunk`]). Padding and items outside `sel` are left as they were.
+    ///
+    /// # Errors
+    /// [`LayoutError::Buffer`] when a buffer is too short; [`LayoutError::Rank`].
+    pub fn copy_selection_to_chunk(
+        &self,
+        nchunk: u64,
+        sel: &Selection,
+        data: &[u8],
+        chunk: &mut [u8],
+    ) -> Result<(), LayoutError> {
+        self.for_each_run(nchunk, sel, |src, dst, len| {
+            let from = data.get(dst..dst + len).ok_or(LayoutError::Buffer {
+                needed: dst + len,
+                got: data.len(),
+            })?;
+            let got = chunk.len();
+            chunk
+                .get_mut(src..src + len)
+                .ok_or(LayoutError::Buffer {
+                    needed: src + len,
+                    got,
+                })?
+                .copy_from_slice(from);
+            Ok(())
+        })
+    }
+
     /// Calls `f(chunk_offset, sel_offset, len)` (in bytes) for every contiguous run of items
     /// that chunk `nchunk` shares with `sel`.
     fn for_each_run(

@@ -12,7 +12,8 @@ use crate::frame::Frame;
 use crate::plain::PlainFile;
 use cat2_proto::meta::{ArrayMeta, Kind, Meta};
 
-/// An open dataset. Not `Sync`: c-blosc2 super-chunks are used by one thread at a time.
+/// An open dataset, shared by any number of threads (reads are positioned, c-blosc2 is only
+/// used to parse metadata at open).
 pub struct Dataset {
     path: PathBuf,
     meta: Meta,
@@ -23,6 +24,18 @@ pub struct Dataset {
 enum Source {
     Blosc2(Frame),
     File(Box<PlainFile>),
+    External(Box<dyn ChunkSource>),
+}
+
+/// Where the chunks of a dataset that is not a Blosc2 file come from (e.g. an HDF5 dataset,
+/// converted chunk by chunk). Called from any thread, on the blocking pool.
+pub trait ChunkSource: Send + Sync {
+    /// Writes the compressed bytes of chunk `nchunk` (a complete Blosc2 chunk of
+    /// `meta.chunk_nbytes(nchunk)` bytes) into `buf`, replacing what it held.
+    ///
+    /// # Errors
+    /// [`FormatError::Unreadable`] naming the chunk and why it cannot be made.
+    fn chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError>;
 }
 
 impl std::fmt::Debug for Dataset {
@@ -90,6 +103,26 @@ impl Dataset {
         })
     }
 
+    /// A dataset whose chunks come from `source`, described by `meta` (checked here), named
+    /// `path` in errors and logs.
+    ///
+    /// # Errors
+    /// [`FormatError::BadMetadata`] when `meta` is inconsistent.
+    pub fn from_source(
+        path: PathBuf,
+        meta: Meta,
+        source: Box<dyn ChunkSource>,
+    ) -> Result<Self, FormatError> {
+        meta.validate().map_err(|e| bad(&path, &e.to_string()))?;
+        let layout = meta.layout().map_err(|e| bad(&path, &e.to_string()))?;
+        Ok(Self {
+            path,
+            meta,
+            layout,
+            source: Source::External(source),
+        })
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -133,6 +166,11 @@ impl Dataset {
         match &self.source {
             Source::Blosc2(f) => f.raw_chunk(nchunk),
             Source::File(p) => p.chunk(nchunk),
+            Source::External(s) => {
+                let mut buf = Vec::new();
+                s.chunk_into(nchunk, &mut buf)?;
+                Ok(buf)
+            }
         }
     }
 
@@ -143,10 +181,14 @@ impl Dataset {
     /// As [`Dataset::raw_chunk`].
     pub fn raw_chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
         self.check_index(nchunk)?;
-        if let Source::Blosc2(f) = &self.source {
-            if f.stored_chunk_into(nchunk, buf)? {
-                return Ok(());
+        match &self.source {
+            Source::Blosc2(f) => {
+                if f.stored_chunk_into(nchunk, buf)? {
+                    return Ok(());
+                }
             }
+            Source::External(s) => return s.chunk_into(nchunk, buf),
+            Source::File(_) => {}
         }
         *buf = self.raw_chunk(nchunk)?;
         Ok(())
@@ -170,6 +212,21 @@ impl Dataset {
         match &self.source {
             Source::Blosc2(f) => f.one_block(nchunk, expected, self.layout.block_bytes(), block),
             Source::File(_) => Ok(None),
+            // Made whole anyway: cut the block out of it (small reads still move little).
+            Source::External(s) => {
+                let mut raw = Vec::new();
+                s.chunk_into(nchunk, &mut raw)?;
+                let read = |o: u64, l: usize| {
+                    raw.get(o as usize..(o as usize).saturating_add(l))
+                        .map(<[u8]>::to_vec)
+                        .ok_or_else(|| FormatError::BadChunk {
+                            nchunk,
+                            reason: "read past the chunk".into(),
+                        })
+                };
+                crate::blocks::StoredChunk::new(nchunk, expected, self.layout.block_bytes(), read)
+                    .one_block(block)
+            }
         }
     }
 
@@ -181,7 +238,7 @@ impl Dataset {
         self.check_index(nchunk)?;
         match &self.source {
             Source::Blosc2(f) => Ok(f.special(nchunk) == Some(ffi::SPECIAL_UNINIT)),
-            Source::File(_) => Ok(false),
+            Source::File(_) | Source::External(_) => Ok(false),
         }
     }
 
@@ -222,7 +279,7 @@ fn bad(path: &Path, reason: &str) -> FormatError {
     }
 }
 
-fn read_meta(schunk: &mut Schunk, path: &Path, kind: Kind) -> Result<Meta, FormatError> {
+pub(crate) fn read_meta(schunk: &mut Schunk, path: &Path, kind: Kind) -> Result<Meta, FormatError> {
     let h = schunk.header();
     let metalayers = schunk.metalayers();
     let vlmeta = schunk.vlmeta()?;

@@ -45,6 +45,11 @@ pub fn auto_chunks(shape: &[u64], itemsize: usize) -> (Vec<u64>, Vec<u64>) {
     (chunks, blocks)
 }
 
+/// Block shape for chunks of `chunks` (at most 256 KiB per block, as for results).
+pub fn auto_blocks(chunks: &[u64], itemsize: usize) -> Vec<u64> {
+    shrink(chunks.to_vec(), itemsize as u64, RESULT_BLOCK_BYTES)
+}
+
 /// Encodes `data` (C order, `dtype` as b2nd stores it) as a b2nd contiguous frame that
 /// python-blosc2's `ndarray_from_cframe` reads.
 ///

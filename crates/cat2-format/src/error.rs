@@ -73,6 +73,17 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// A chunk its source cannot produce (an HDF5 filter missing or failing, a file changed
+    /// while it was read): the dataset and chunk are named, no bytes are made up.
+    #[error("chunk {nchunk} of {path} cannot be read: {reason}")]
+    Unreadable {
+        /// The dataset (its file, or file and name inside it).
+        path: PathBuf,
+        /// The chunk.
+        nchunk: u64,
+        /// Why.
+        reason: String,
+    },
     /// A c-blosc2 call failed.
     #[error("blosc2 {op} failed with code {code}")]
     Blosc2 {

@@ -13,6 +13,9 @@ use blosc2_rs_sys as sys;
 use crate::FormatError;
 use cat2_proto::meta::{CParams, Layer};
 
+mod embed;
+pub(crate) use embed::{b2nd_metalayer, compress_chunk, one_chunk_frame};
+
 /// c-blosc2's special value for chunks not yet written.
 pub(crate) const SPECIAL_UNINIT: u8 = 4;
 

@@ -44,6 +44,23 @@ pub(crate) struct Frame {
     pub(crate) nbytes: i64,
     pub(crate) chunksize: i32,
     pub(crate) typesize: i32,
+    /// Where the frame starts in the file (0 but for frames embedded in other files, such as
+    /// the Blosc2 chunks of an HDF5 dataset).
+    pub(crate) base: u64,
+}
+
+/// Positioned read of `buf.len()` bytes at `at` of the frame starting at `base`.
+fn read_at(
+    file: &File,
+    path: &Path,
+    base: u64,
+    buf: &mut [u8],
+    at: u64,
+) -> Result<(), FormatError> {
+    let pos = base
+        .checked_add(at)
+        .ok_or_else(|| FormatError::NotBlosc2 { path: path.into() })?;
+    file.read_exact_at(buf, pos).map_err(FormatError::io(path))
 }
 
 impl Frame {
@@ -52,19 +69,35 @@ impl Frame {
     /// # Errors
     /// [`FormatError::NotBlosc2`] for anything that is not a well-formed contiguous frame.
     pub(crate) fn open(path: &Path, writable: bool) -> Result<Self, FormatError> {
-        let not = || FormatError::NotBlosc2 { path: path.into() };
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
             .open(path)
             .map_err(FormatError::io(path))?;
         let len = file.metadata().map_err(FormatError::io(path))?.len();
+        Self::check(path, file, 0, len)
+    }
+
+    /// Checks the frame of `len` bytes embedded at `base` in `file` (read only).
+    ///
+    /// # Errors
+    /// As [`Frame::open`].
+    pub(crate) fn open_region(
+        path: &Path,
+        file: File,
+        base: u64,
+        len: u64,
+    ) -> Result<Self, FormatError> {
+        Self::check(path, file, base, len)
+    }
+
+    fn check(path: &Path, file: File, base: u64, len: u64) -> Result<Self, FormatError> {
+        let not = || FormatError::NotBlosc2 { path: path.into() };
         if len < HEADER_MINLEN + TRAILER_MINLEN {
             return Err(not());
         }
         let mut fixed = [0u8; HEADER_MINLEN as usize];
-        file.read_exact_at(&mut fixed, 0)
-            .map_err(FormatError::io(path))?;
+        read_at(&file, path, base, &mut fixed, 0)?;
         let markers = [
             (10, 0xd2),
             (15, 0xcf),
@@ -105,14 +138,12 @@ impl Frame {
             return Err(not());
         }
         let mut header = vec![0u8; header_len as usize];
-        file.read_exact_at(&mut header, 0)
-            .map_err(FormatError::io(path))?;
+        read_at(&file, path, base, &mut header, 0)?;
         check_layers(&header, 91, 16).ok_or_else(not)?;
 
         let trailer_len = {
             let mut b = [0u8; 4];
-            file.read_exact_at(&mut b, len - TRAILER_LEN_OFFSET)
-                .map_err(FormatError::io(path))?;
+            read_at(&file, path, base, &mut b, len - TRAILER_LEN_OFFSET)?;
             be(&b)
         };
         let data_end = header_len.checked_add(cbytes as u64).ok_or_else(not)?;
@@ -121,8 +152,7 @@ impl Frame {
         }
         let trailer_at = len - trailer_len;
         let mut trailer = vec![0u8; trailer_len as usize];
-        file.read_exact_at(&mut trailer, trailer_at)
-            .map_err(FormatError::io(path))?;
+        read_at(&file, path, base, &mut trailer, trailer_at)?;
         if trailer[0] & 0xf0 != 0x90 {
             return Err(not());
         }
@@ -135,15 +165,13 @@ impl Frame {
                 return Err(not());
             }
             let mut head = [0u8; HEADER_LEN];
-            file.read_exact_at(&mut head, data_end)
-                .map_err(FormatError::io(path))?;
+            read_at(&file, path, base, &mut head, data_end)?;
             let index_len = u64::from(u32::from_le_bytes([head[12], head[13], head[14], head[15]]));
             if data_end + index_len != trailer_at {
                 return Err(not());
             }
             let mut index = vec![0u8; index_len as usize];
-            file.read_exact_at(&mut index, data_end)
-                .map_err(FormatError::io(path))?;
+            read_at(&file, path, base, &mut index, data_end)?;
             let raw = chunk::decompress(0, &index, nchunks as i64 * 8).map_err(|_| not())?;
             offsets = raw
                 .chunks_exact(8)
@@ -171,6 +199,7 @@ impl Frame {
             nbytes,
             chunksize,
             typesize,
+            base,
         })
     }
 
@@ -216,9 +245,7 @@ impl Frame {
             return Ok(false);
         };
         let mut head = [0u8; HEADER_LEN];
-        self.file
-            .read_exact_at(&mut head, at)
-            .map_err(FormatError::io(&self.path))?;
+        read_at(&self.file, &self.path, self.base, &mut head, at)?;
         let cbytes = i32::from_le_bytes([head[12], head[13], head[14], head[15]]);
         let len = usize::try_from(cbytes)
             .ok()
@@ -232,9 +259,7 @@ impl Frame {
         } else {
             buf.resize(len, 0);
         }
-        self.file
-            .read_exact_at(buf, at)
-            .map_err(FormatError::io(&self.path))?;
+        read_at(&self.file, &self.path, self.base, buf, at)?;
         Ok(true)
     }
 
@@ -261,9 +286,7 @@ impl Frame {
                 });
             }
             let mut buf = vec![0u8; len];
-            self.file
-                .read_exact_at(&mut buf, from)
-                .map_err(FormatError::io(&self.path))?;
+            read_at(&self.file, &self.path, self.base, &mut buf, from)?;
             Ok(buf)
         }
     }

@@ -10,6 +10,8 @@
 //! - `cache`: [`CacheFile`], a frame created empty from a [`Meta`] and filled chunk by chunk
 //!   in any order, in O(1) I/O per chunk.
 //! - `encode`: results as b2nd cframes, super-chunk cframes or single chunks (spec §4.3).
+//! - [`embedded`]: Blosc2 frames inside other files (HDF5 chunks), chunks compressed with given
+//!   parameters, one-chunk frames; [`ChunkSource`]: datasets whose chunks are made elsewhere.
 //! - `chunk`: chunk headers, validation and (de)compression; `blocks`: the structural check of
 //!   received chunks and single blocks read from stored chunks.
 //!
@@ -22,6 +24,7 @@ mod blocks;
 mod cache;
 pub mod chunk;
 mod dataset;
+pub mod embedded;
 pub mod encode;
 mod error;
 pub mod example;
@@ -32,6 +35,6 @@ mod plain;
 pub use blocks::decode_one_block;
 pub use cache::{CacheFile, Slot, Snapshot, Verified};
 pub use cat2_proto::meta::{ArrayMeta, CParams, Kind, Layer, Meta};
-pub use dataset::{Dataset, kind_of};
+pub use dataset::{ChunkSource, Dataset, kind_of};
 pub use error::FormatError;
 pub use plain::{PLAIN_CHUNKSIZE, plain_cparams};

@@ -16,6 +16,7 @@
 //! - `scan`: walking the root; `state`: the open datasets and rescans;
 //! - `serve`: the NATS endpoints; `http`: the HTTP routes; this file: [`run`].
 
+mod hdf5root;
 mod http;
 mod scan;
 mod serve;
@@ -34,6 +35,50 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use state::{Datasets, Failed};
+
+/// What the publisher watches: a directory, or one HDF5 file.
+#[derive(Debug)]
+enum Watch {
+    Dir { root: PathBuf, failed: Failed },
+    Hdf5(hdf5root::H5Watch),
+}
+
+impl Watch {
+    /// An HDF5 file when libhdf5 recognises it (whatever its name), else a directory.
+    fn new(root: &std::path::Path) -> std::io::Result<Self> {
+        if cat2_hdf5::is_hdf5(root) {
+            return Ok(Watch::Hdf5(hdf5root::H5Watch::new(root.canonicalize()?)));
+        }
+        Ok(Watch::Dir {
+            root: state::canonical_root(root)?,
+            failed: Failed::default(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Watch::Dir { root, .. } => format!("directory {}", root.display()),
+            Watch::Hdf5(_) => "HDF5 file".to_owned(),
+        }
+    }
+
+    /// Rescans (blocking: on the blocking pool) and returns the changes to announce.
+    fn refresh(&mut self, datasets: &Datasets) -> Vec<Change> {
+        match self {
+            Watch::Dir { root, failed } => state::refresh(root, datasets, failed),
+            Watch::Hdf5(w) => w.refresh(datasets),
+        }
+    }
+}
+
+async fn rescan(mut watch: Watch, datasets: Arc<Datasets>) -> Result<(Watch, Vec<Change>), String> {
+    tokio::task::spawn_blocking(move || {
+        let c = watch.refresh(&datasets);
+        (watch, c)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
 
 /// Longest each shutdown step may take (the whole stop stays under 2 s).
 const SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_millis(400);
@@ -109,23 +154,17 @@ pub async fn run(
     http: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PublisherError> {
-    let root = state::canonical_root(&cfg.root).map_err(|source| PublisherError::Root {
+    let watch = Watch::new(&cfg.root).map_err(|source| PublisherError::Root {
         path: cfg.root.clone(),
         source,
     })?;
+    let what = watch.describe();
     let datasets = Arc::new(Datasets::default());
-    let mut failed = Failed::default();
     let previous = load_etags(&cfg.statedir);
-    {
-        let (r, d) = (root.clone(), datasets.clone());
-        let (f, _) = tokio::task::spawn_blocking(move || {
-            let changes = state::refresh(&r, &d, &mut failed);
-            (failed, changes)
-        })
+    let (watch, _) = rescan(watch, datasets.clone())
         .await
         .map_err(|e| PublisherError::Nats(format!("initial scan: {e}")))?;
-        failed = f;
-    }
+    let mut watch = Some(watch);
     let nats_err = |e: async_nats::Error| PublisherError::Nats(e.to_string());
     let mut metadata = HashMap::new();
     metadata.insert("root".to_owned(), cfg.name.to_string());
@@ -184,9 +223,11 @@ pub async fn run(
     });
     let mut scan_tick = tokio::time::interval(cfg.scan_interval);
     scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut scanning: Option<tokio::task::JoinHandle<(Failed, Vec<Change>)>> = None;
+    let mut scanning: Option<
+        std::pin::Pin<Box<dyn Future<Output = Result<(Watch, Vec<Change>), String>> + Send>>,
+    > = None;
     tokio::pin!(shutdown);
-    tracing::info!(root = %cfg.name, dir = %root.display(), datasets = datasets.list().len(), "publisher running");
+    tracing::info!(root = %cfg.name, source = %what, path = %cfg.root.display(), datasets = datasets.list().len(), "publisher running");
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -199,25 +240,25 @@ pub async fn run(
                 tokio::spawn(serve::blocks(req, datasets.clone(), nats.clone(), pool.clone()));
             }
             // Rescans run on the blocking pool while requests keep being served.
-            _ = scan_tick.tick(), if scanning.is_none() => {
-                let (r, d) = (root.clone(), datasets.clone());
-                let mut f = std::mem::take(&mut failed);
-                scanning = Some(tokio::task::spawn_blocking(move || {
-                    let c = state::refresh(&r, &d, &mut f);
-                    (f, c)
-                }));
+            _ = scan_tick.tick(), if scanning.is_none() && watch.is_some() => {
+                if let Some(w) = watch.take() {
+                    scanning = Some(Box::pin(rescan(w, datasets.clone())));
+                }
             }
             scanned = async { scanning.as_mut().expect("guarded by the condition").await }, if scanning.is_some() => {
                 scanning = None;
                 match scanned {
-                    Ok((f, changes)) => {
-                        failed = f;
+                    Ok((w, changes)) => {
+                        watch = Some(w);
                         if !changes.is_empty() {
                             announce(&nats, &cfg.name, &changes).await;
                             save_etags(&cfg.statedir, &datasets.etags());
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "rescan failed"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "rescan failed; starting over");
+                        watch = Watch::new(&cfg.root).ok();
+                    }
                 }
             }
         }

@@ -67,6 +67,13 @@ pub(crate) async fn info(req: Request, datasets: &Datasets) {
 fn format_error(e: &FormatError) -> async_nats::service::error::Error {
     match e {
         FormatError::NoSuchChunk { .. } => service_error(ErrorCode::BadRequest, &e.to_string()),
+        // The source changed while it was read: the subscriber checks the etag again.
+        FormatError::Changed { .. } => service_error(ErrorCode::Stale, &e.to_string()),
+        // Named and explained (a missing or failing HDF5 filter, a corrupt chunk).
+        FormatError::Unreadable { .. } => {
+            tracing::warn!(error = %e, "cannot make a chunk");
+            service_error(ErrorCode::Unavailable, &e.to_string())
+        }
         _ => {
             tracing::warn!(error = %e, "cannot read a chunk");
             service_error(ErrorCode::Internal, "cannot read the chunk")

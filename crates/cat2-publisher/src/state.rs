@@ -22,6 +22,8 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Datasets {
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
+    /// The listing order when it is not the paths' (HDF5 roots: 0.2.0's walk order).
+    order: RwLock<Option<Vec<String>>>,
 }
 
 impl Datasets {
@@ -34,6 +36,9 @@ impl Datasets {
     }
 
     pub(crate) fn list(&self) -> Vec<String> {
+        if let Some(order) = self.order.read().expect("datasets lock").as_ref() {
+            return order.clone();
+        }
         self.entries
             .read()
             .expect("datasets lock")
@@ -49,6 +54,36 @@ impl Datasets {
             .iter()
             .map(|(k, v)| (k.clone(), v.etag.clone()))
             .collect()
+    }
+}
+
+impl Datasets {
+    /// Replaces every entry by `new` (listed in its order), returning the changes: datasets
+    /// whose etag differs, new ones and removed ones (unchanged ones are swapped silently).
+    pub(crate) fn replace_all(&self, new: Vec<(String, Arc<Entry>)>) -> Vec<Change> {
+        let mut entries = self.entries.write().expect("datasets lock");
+        let mut changes: Vec<Change> = new
+            .iter()
+            .filter(|(k, e)| entries.get(k).map(|o| &o.etag) != Some(&e.etag))
+            .map(|(k, e)| Change {
+                path: k.clone(),
+                etag: Some(e.etag.clone()),
+            })
+            .collect();
+        let order: Vec<String> = new.iter().map(|(k, _)| k.clone()).collect();
+        let keep: std::collections::HashSet<&String> = order.iter().collect();
+        changes.extend(
+            entries
+                .keys()
+                .filter(|k| !keep.contains(k))
+                .map(|k| Change {
+                    path: k.clone(),
+                    etag: None,
+                }),
+        );
+        *entries = new.into_iter().collect();
+        *self.order.write().expect("datasets lock") = Some(order);
+        changes
     }
 }
 

@@ -1,0 +1,113 @@
+//! Blosc2 data inside other containers: frames embedded in another file (each chunk of a
+//! Blosc2-filtered HDF5 dataset is one, as hdf5plugin and `cat2export` write them), chunks
+//! compressed with given parameters, and the one-chunk frames that wrap them.
+
+use std::fs::File;
+use std::path::Path;
+
+use cat2_proto::meta::{CParams, Kind, Layer, Meta};
+
+use crate::FormatError;
+use crate::chunk::ChunkHeader;
+use crate::ffi::{self, Schunk};
+use crate::frame::Frame;
+
+/// A contiguous frame of `len` bytes at an offset of a file, checked before anything of it is
+/// trusted.
+#[derive(Debug)]
+pub struct EmbeddedFrame {
+    frame: Frame,
+    offset: u64,
+}
+
+impl EmbeddedFrame {
+    /// Checks the frame at `offset` of `file` (the file at `path`).
+    ///
+    /// # Errors
+    /// [`FormatError::NotBlosc2`] when those bytes are not a well-formed frame.
+    pub fn open(path: &Path, file: File, offset: u64, len: u64) -> Result<Self, FormatError> {
+        Ok(Self {
+            frame: Frame::open_region(path, file, offset, len)?,
+            offset,
+        })
+    }
+
+    /// Number of chunks.
+    pub fn nchunks(&self) -> u64 {
+        self.frame.nchunks()
+    }
+
+    /// Stored chunk `n` verbatim into `buf`; `false` for a special chunk (nothing stored).
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`]; [`FormatError::BadChunk`] for a corrupt index; I/O.
+    pub fn chunk_into(&self, n: u64, buf: &mut Vec<u8>) -> Result<bool, FormatError> {
+        self.frame.stored_chunk_into(n, buf)
+    }
+
+    /// The frame's metadata (parsed by c-blosc2 once the structure is checked): an array when
+    /// it has a `b2nd` metalayer, a super-chunk otherwise.
+    ///
+    /// # Errors
+    /// [`FormatError::NotBlosc2`] / [`FormatError::BadMetadata`].
+    pub fn meta(&self) -> Result<Meta, FormatError> {
+        let mut schunk = Schunk::open_offset(&self.frame.path, self.offset)?;
+        let kind = if schunk.metalayers().iter().any(|m| m.name == "b2nd") {
+            Kind::Array
+        } else {
+            Kind::Frame
+        };
+        crate::dataset::read_meta(&mut schunk, &self.frame.path, kind)
+    }
+}
+
+/// cat2's cparams for data it compresses itself: ZSTD level 1 with shuffle (python-blosc2's
+/// defaults), for items of `typesize` bytes.
+pub fn default_cparams(typesize: usize) -> CParams {
+    ffi::default_cparams(i32::try_from(typesize).unwrap_or(1))
+}
+
+/// Compresses `data` (the chunk's bytes as Blosc2 stores them: blocks in order) into one
+/// chunk with `cparams`.
+///
+/// # Errors
+/// [`FormatError::TooLarge`] past Blosc2's 2 GiB chunk limit; codec errors.
+pub fn compress_chunk(data: &[u8], cparams: &CParams) -> Result<Vec<u8>, FormatError> {
+    ffi::compress_chunk(data, cparams)
+}
+
+/// The `b2nd` metalayer of an array of this geometry, as c-blosc2 writes it.
+///
+/// # Errors
+/// [`FormatError::BadMetadata`] for ranks that disagree or sizes out of range.
+pub fn b2nd_metalayer(
+    shape: &[u64],
+    chunks: &[u64],
+    blocks: &[u64],
+    dtype: &str,
+) -> Result<Layer, FormatError> {
+    Ok(Layer {
+        name: "b2nd".into(),
+        content: ffi::b2nd_metalayer(shape, chunks, blocks, dtype)?,
+    })
+}
+
+/// A contiguous frame holding `chunk` (checked here) as its only chunk, with `cparams` and
+/// fixed `metalayers` (a `b2nd` one makes it an array of the chunk's shape).
+///
+/// # Errors
+/// [`FormatError::BadChunk`] when `chunk` is not a sound chunk; c-blosc2 errors.
+pub fn one_chunk_frame(
+    cparams: &CParams,
+    metalayers: &[Layer],
+    chunk: &[u8],
+) -> Result<Vec<u8>, FormatError> {
+    let h = ChunkHeader::parse(0, chunk)?;
+    if h.cbytes as usize != chunk.len() {
+        return Err(FormatError::BadChunk {
+            nchunk: 0,
+            reason: "length does not match its header".into(),
+        });
+    }
+    ffi::one_chunk_frame(cparams, metalayers, chunk)
+}

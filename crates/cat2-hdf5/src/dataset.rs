@@ -1,0 +1,493 @@
+//! One HDF5 dataset as a Blosc2 n-d array: its metadata (0.2.0's `info` shape), its chunks
+//! made on demand one at a time, and an etag that changes exactly when its content does.
+//!
+//! How chunks are made (spec §7.1, with 0.2.0's weak points fixed):
+//! - Blosc2-filtered datasets (filter 32026 alone): each HDF5 chunk is a Blosc2 frame holding
+//!   one chunk, served verbatim (read without libhdf5, no decompression).
+//! - Any other dataset: libhdf5 reads the chunk's box (its filters decoded; unallocated chunks
+//!   read as the fill value), which is laid out in Blosc2 blocks, padded with zeros, and
+//!   compressed with the cparams the metadata announces. Contiguous and compact datasets get
+//!   a chunk shape chosen for them. Chunk `n` is always the `n`-th chunk in C order of the
+//!   chunk grid (0.2.0 used HDF5's storage order, wrong for sparse datasets).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cat2_array::{ChunkLayout, Selection};
+use cat2_format::embedded::{self, EmbeddedFrame};
+use cat2_format::{CParams, ChunkSource, FormatError, Kind, Layer, Meta};
+use cat2_proto::meta::ArrayMeta;
+use hdf5::Extents;
+use hdf5::filters::Filter;
+
+use crate::H5File;
+use crate::ffi::{self, BLOSC2_FILTER};
+use crate::types::numpy_dtype;
+
+/// Most items an HDF5 chunk may hold to be served (Blosc2 chunks stop at 2 GiB).
+const MAX_CHUNK_BYTES: u64 = 1 << 30;
+
+/// How the chunks of a dataset are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// libhdf5 reads each chunk's box; we compress it.
+    Convert,
+    /// Each HDF5 chunk is a one-chunk Blosc2 frame whose chunk fits as it is.
+    Verbatim,
+    /// Blosc2 frames whose chunk does not fit the array's block layout as it is (a 1-d
+    /// super-chunk with blocks that do not divide the chunk): decoded and compressed again.
+    Recompress,
+}
+
+/// A dataset of an open HDF5 file, ready to make its chunks.
+#[derive(Debug)]
+pub(crate) struct H5Dataset {
+    file: Arc<H5File>,
+    name: String,
+    label: PathBuf,
+    plan: Plan,
+    layout: ChunkLayout,
+    cparams: CParams,
+    /// One item of fill value, in the file type (zeros when undefined).
+    fill: Vec<u8>,
+}
+
+/// What describing a dataset gives: the chunk maker, its metadata and its etag.
+pub(crate) struct Described {
+    pub(crate) source: H5Dataset,
+    pub(crate) meta: Meta,
+    pub(crate) etag: String,
+}
+
+fn skip(reason: impl Into<String>) -> FormatError {
+    FormatError::BadMetadata {
+        path: PathBuf::new(),
+        reason: reason.into(),
+    }
+}
+
+/// Describes dataset `name` of `file`. A [`FormatError::BadMetadata`] says why it cannot be
+/// represented.
+pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, FormatError> {
+    file.with(|h5| {
+        let ds = h5
+            .dataset(name)
+            .map_err(|e| skip(format!("cannot open: {e}")))?;
+        let shape: Vec<u64> = match ds.space().and_then(|s| s.extents()) {
+            Ok(Extents::Null) => return Err(skip("an empty (null) dataspace")),
+            Ok(Extents::Scalar) => Vec::new(),
+            Ok(Extents::Simple(s)) => s.dims().iter().map(|&d| d as u64).collect(),
+            Err(e) => return Err(skip(format!("cannot read its dataspace: {e}"))),
+        };
+        if shape.len() > cat2_proto::meta::MAX_DIM {
+            return Err(skip(format!(
+                "{} dimensions (Blosc2 has at most 8)",
+                shape.len()
+            )));
+        }
+        let ty = ffi::dataset_type(ds.id()).map_err(|e| skip(e.0))?;
+        let dtype = numpy_dtype(&ty).map_err(skip)?;
+        let itemsize = ty.size();
+        if matches!(ds.layout(), hdf5::dataset::Layout::Virtual) {
+            return Err(skip("a virtual dataset (its data lives in other datasets)"));
+        }
+        let filters = ds.filters();
+        let blosc2 = matches!(filters.as_slice(), [Filter::User(BLOSC2_FILTER, _)]);
+        if !blosc2 {
+            check_filters(&filters)?;
+        }
+        let h5_chunks: Option<Vec<u64>> = ds.chunk().map(|c| c.iter().map(|&v| v as u64).collect());
+        let chunks = match &h5_chunks {
+            Some(c) => c.clone(),
+            None => cat2_format::encode::auto_chunks(&shape, itemsize)
+                .0
+                .into_iter()
+                .map(|c| c.max(1))
+                .collect(),
+        };
+        let chunk_bytes = chunks
+            .iter()
+            .product::<u64>()
+            .saturating_mul(itemsize as u64);
+        if chunk_bytes > MAX_CHUNK_BYTES {
+            return Err(skip(format!(
+                "chunks of {chunk_bytes} bytes (at most 1 GiB)"
+            )));
+        }
+        let fill = ffi::fill_value(ds.id(), itemsize)
+            .map_err(|e| skip(e.0))?
+            .unwrap_or_else(|| vec![0; itemsize]);
+        let (plan, blocks, cparams) = if blosc2 {
+            blosc2_plan(file, &ds, &shape, &chunks, itemsize, &filters)?
+        } else {
+            let blocks = cat2_format::encode::auto_blocks(&chunks, itemsize);
+            (Plan::Convert, blocks, embedded::default_cparams(itemsize))
+        };
+        let layout = ChunkLayout::new(shape.clone(), chunks.clone(), blocks.clone(), itemsize)
+            .map_err(|e| skip(e.to_string()))?;
+        let cparams = CParams {
+            typesize: itemsize as i32,
+            blocksize: layout.block_bytes() as i32,
+            ..cparams
+        };
+        let chunksize = layout.chunk_nitems() * itemsize as u64;
+        let nchunks = layout.nchunks();
+        let b2nd = embedded::b2nd_metalayer(&shape, &chunks, &blocks, &dtype)?;
+        let meta = Meta {
+            kind: Kind::Array,
+            array: Some(ArrayMeta {
+                shape,
+                chunks,
+                blocks,
+                dtype,
+            }),
+            chunksize: i32::try_from(chunksize).map_err(|_| skip("chunks too large"))?,
+            nbytes: (chunksize * nchunks) as i64,
+            cbytes: ds.storage_size() as i64,
+            nchunks: nchunks as i64,
+            contiguous: false,
+            cparams: cparams.clone(),
+            metalayers: vec![b2nd],
+            vlmeta: attributes(&ds, name),
+        };
+        meta.validate().map_err(|e| skip(e.to_string()))?;
+        let source = H5Dataset {
+            file: file.clone(),
+            name: name.to_owned(),
+            label: file.path().join(name),
+            plan,
+            layout,
+            cparams,
+            fill,
+        };
+        let etag = crate::etag::of(&source, &ds, &meta)?;
+        Ok(Described { source, meta, etag })
+    })
+}
+
+/// Filters libhdf5 must decode for us: each must be available here.
+fn check_filters(filters: &[Filter]) -> Result<(), FormatError> {
+    for f in filters {
+        let id = match f {
+            Filter::SZip(..) => 4,
+            Filter::User(id, _) => *id,
+            _ => continue,
+        };
+        if !ffi::filter_available(id) {
+            let what = if id == BLOSC2_FILTER {
+                "the Blosc2 filter combined with other filters".to_owned()
+            } else {
+                format!("HDF5 filter {id}, which this libhdf5 does not have")
+            };
+            return Err(skip(what));
+        }
+    }
+    Ok(())
+}
+
+/// The plan, blocks and cparams of a Blosc2-filtered dataset, from its first stored chunk
+/// (HDF5's filter parameters are less reliable than the frames themselves), or from the
+/// filter parameters when no chunk is stored.
+fn blosc2_plan(
+    file: &Arc<H5File>,
+    ds: &hdf5::Dataset,
+    shape: &[u64],
+    chunks: &[u64],
+    itemsize: usize,
+    filters: &[Filter],
+) -> Result<(Plan, Vec<u64>, CParams), FormatError> {
+    let probe = ChunkLayout::new(shape.to_vec(), chunks.to_vec(), chunks.to_vec(), itemsize)
+        .map_err(|e| skip(e.to_string()))?;
+    let chunk_bytes = probe.chunk_nitems() * itemsize as u64;
+    for n in 0..probe.nchunks() {
+        let start = chunk_start(&probe, n);
+        let Some(loc) = ffi::chunk_location(ds.id(), &start).map_err(|e| skip(e.0))? else {
+            continue;
+        };
+        if loc.filter_mask & 1 != 0 {
+            continue;
+        }
+        let frame = EmbeddedFrame::open(file.path(), file.raw_clone()?, loc.addr, loc.size)
+            .map_err(|_| skip(format!("chunk {n} is not a Blosc2 frame")))?;
+        let inner = frame.meta()?;
+        let cp = inner.cparams.clone();
+        return Ok(match &inner.array {
+            Some(a) if a.chunks == chunks && a.shape == chunks => {
+                (Plan::Verbatim, a.blocks.clone(), cp)
+            }
+            Some(_) => (
+                Plan::Recompress,
+                cat2_format::encode::auto_blocks(chunks, itemsize),
+                cp,
+            ),
+            None => {
+                let bs = u64::try_from(cp.blocksize).unwrap_or(0);
+                let fits = chunks.len() == 1
+                    && bs > 0
+                    && bs % itemsize as u64 == 0
+                    && chunk_bytes % bs == 0;
+                if fits {
+                    (Plan::Verbatim, vec![bs / itemsize as u64], cp)
+                } else {
+                    (
+                        Plan::Recompress,
+                        cat2_format::encode::auto_blocks(chunks, itemsize),
+                        cp,
+                    )
+                }
+            }
+        });
+    }
+    // Nothing stored yet: hdf5plugin's parameters (clevel, shuffle, codec at 4, 5, 6).
+    let cd = match filters {
+        [Filter::User(_, cd)] => cd.clone(),
+        _ => Vec::new(),
+    };
+    let mut cp = embedded::default_cparams(itemsize);
+    if let (Some(&clevel), Some(&shuffle), Some(&codec)) = (cd.get(4), cd.get(5), cd.get(6)) {
+        cp.clevel = clevel.min(9) as u8;
+        cp.filters[5] = shuffle.min(2) as u8;
+        if cat2_proto::meta::SAFE_CODECS.contains(&(codec as u8)) {
+            cp.codec = codec as u8;
+        }
+    }
+    let blocks = cat2_format::encode::auto_blocks(chunks, itemsize);
+    Ok((Plan::Recompress, blocks, cp))
+}
+
+/// Element coordinates where chunk `n` starts.
+fn chunk_start(layout: &ChunkLayout, n: u64) -> Vec<u64> {
+    layout
+        .chunk_coords(n)
+        .iter()
+        .zip(layout.chunks())
+        .map(|(c, s)| c * s)
+        .collect()
+}
+
+/// The dataset's attributes as vlmeta, in name order; those that cannot be packed are logged
+/// and skipped.
+fn attributes(ds: &hdf5::Dataset, name: &str) -> Vec<Layer> {
+    let mut names = ds.attr_names().unwrap_or_default();
+    names.sort();
+    let mut out = Vec::new();
+    for a in names {
+        match ffi::read_attr(ds.id(), &a)
+            .map_err(|e| e.0)
+            .and_then(|v| crate::attrs::pack(&v))
+        {
+            Ok(content) if a.len() <= 31 && !a.contains('\0') => {
+                out.push(Layer { name: a, content })
+            }
+            Ok(_) => {
+                tracing::warn!(dataset = name, attribute = %a, "attribute name too long for Blosc2 vlmeta, skipped")
+            }
+            Err(e) => {
+                tracing::warn!(dataset = name, attribute = %a, reason = %e, "attribute skipped")
+            }
+        }
+    }
+    out
+}
+
+impl H5Dataset {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn file(&self) -> &Arc<H5File> {
+        &self.file
+    }
+
+    pub(crate) fn fill(&self) -> &[u8] {
+        &self.fill
+    }
+
+    pub(crate) fn layout(&self) -> &ChunkLayout {
+        &self.layout
+    }
+
+    fn unreadable(&self, n: u64, reason: impl Into<String>) -> FormatError {
+        FormatError::Unreadable {
+            path: self.label.clone(),
+            nchunk: n,
+            reason: reason.into(),
+        }
+    }
+
+    /// The box of chunk `n` inside the array: where it starts, and its extent.
+    fn region(&self, n: u64) -> (Vec<u64>, Vec<u64>) {
+        let start = chunk_start(&self.layout, n);
+        let count = start
+            .iter()
+            .zip(self.layout.chunks())
+            .zip(self.layout.shape())
+            .map(|((s, c), d)| (*c).min(d - s))
+            .collect();
+        (start, count)
+    }
+
+    /// Lays the C-order `data` of chunk `n`'s box out in blocks (zero padding) and
+    /// compresses it.
+    fn pack(
+        &self,
+        n: u64,
+        start: &[u64],
+        count: &[u64],
+        data: &[u8],
+    ) -> Result<Vec<u8>, FormatError> {
+        let itemsize = self.layout.itemsize();
+        let mut chunk = vec![0u8; self.layout.chunk_nitems() as usize * itemsize];
+        let ranges = start.iter().zip(count).map(|(s, c)| *s..s + c).collect();
+        let sel = Selection::from_ranges(ranges, self.layout.shape())?;
+        self.layout
+            .copy_selection_to_chunk(n, &sel, data, &mut chunk)?;
+        embedded::compress_chunk(&chunk, &self.cparams)
+    }
+
+    fn convert(&self, n: u64) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let bytes = count.iter().product::<u64>() as usize * self.layout.itemsize();
+        let mut data = vec![0u8; bytes];
+        let start_arg: &[u64] = &start;
+        self.file.with(|h5| {
+            let ds = h5
+                .dataset(&self.name)
+                .map_err(|e| self.unreadable(n, e.to_string()))?;
+            ffi::read_region(ds.id(), start_arg, &count, &mut data)
+                .map_err(|e| self.unreadable(n, format!("{} (a filter missing or failing?)", e.0)))
+        })?;
+        self.pack(n, &start, &count, &data)
+    }
+
+    fn fill_chunk(&self, n: u64) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let items = count.iter().product::<u64>() as usize;
+        self.pack(n, &start, &count, &self.fill.repeat(items))
+    }
+
+    /// A whole HDF5 chunk (its full chunk shape, C order) cut to the part inside the array.
+    fn from_full(&self, n: u64, full: &[u8]) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let itemsize = self.layout.itemsize();
+        let dims = self.layout.chunks();
+        let want = dims.iter().product::<u64>() as usize * itemsize;
+        if full.len() < want {
+            return Err(self.unreadable(n, "stored chunk is shorter than its shape"));
+        }
+        let clipped = clip(full, dims, &count, itemsize);
+        self.pack(n, &start, &count, &clipped)
+    }
+
+    fn blosc2(&self, n: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        let (start, _) = self.region(n);
+        let loc = self.file.with(|h5| {
+            let ds = h5
+                .dataset(&self.name)
+                .map_err(|e| self.unreadable(n, e.to_string()))?;
+            ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
+        })?;
+        let Some(loc) = loc else {
+            *buf = self.fill_chunk(n)?;
+            return Ok(());
+        };
+        if loc.filter_mask & 1 != 0 {
+            // The filter was skipped for this chunk: its bytes are the plain items.
+            let mut raw =
+                vec![0u8; usize::try_from(loc.size).map_err(|_| self.unreadable(n, "size"))?];
+            self.file.pread(&mut raw, loc.addr)?;
+            *buf = self.from_full(n, &raw)?;
+            return Ok(());
+        }
+        let frame =
+            EmbeddedFrame::open(self.file.path(), self.file.raw_clone()?, loc.addr, loc.size)
+                .map_err(|_| self.unreadable(n, "the stored chunk is not a Blosc2 frame"))?;
+        if frame.nchunks() != 1 {
+            return Err(self.unreadable(n, "the stored frame does not hold exactly one chunk"));
+        }
+        if !frame.chunk_into(0, buf)? {
+            return Err(self.unreadable(n, "the stored frame holds a special chunk"));
+        }
+        self.file.check_unchanged()?;
+        let h = cat2_format::chunk::ChunkHeader::parse(n, buf)?;
+        if self.plan == Plan::Verbatim {
+            let expected = self.layout.chunk_nitems() as usize * self.layout.itemsize();
+            let ts = if self.cparams.typesize > 255 {
+                1
+            } else {
+                self.cparams.typesize
+            };
+            if h.nbytes as usize != expected
+                || h.blocksize != self.cparams.blocksize
+                || i32::from(h.typesize) != ts
+            {
+                return Err(self.unreadable(
+                    n,
+                    "written with other Blosc2 parameters than the dataset's first chunk",
+                ));
+            }
+            return Ok(());
+        }
+        let full = cat2_format::chunk::decompress_standalone(buf)
+            .map_err(|e| self.unreadable(n, e.to_string()))?;
+        *buf = self.from_full(n, &full)?;
+        Ok(())
+    }
+}
+
+/// The sub-box `count` at the origin of a C-order box `dims`.
+fn clip(full: &[u8], dims: &[u64], count: &[u64], itemsize: usize) -> Vec<u8> {
+    if dims == count {
+        return full[..count.iter().product::<u64>() as usize * itemsize].to_vec();
+    }
+    let nd = dims.len();
+    let row = count[nd - 1] as usize * itemsize;
+    let mut out = Vec::with_capacity(count.iter().product::<u64>() as usize * itemsize);
+    let outer: Vec<u64> = count[..nd - 1].to_vec();
+    let mut idx = vec![0u64; nd - 1];
+    let nrows: u64 = outer.iter().product();
+    for _ in 0..nrows {
+        let mut off = 0u64;
+        for (i, v) in idx.iter().enumerate() {
+            off = off * dims[i] + v;
+        }
+        let at = (off * dims[nd - 1]) as usize * itemsize;
+        out.extend_from_slice(&full[at..at + row]);
+        for i in (0..idx.len()).rev() {
+            idx[i] += 1;
+            if idx[i] < outer[i] {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+    out
+}
+
+impl ChunkSource for H5Dataset {
+    fn chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        let nchunks = self.layout.nchunks();
+        if nchunk >= nchunks {
+            return Err(FormatError::NoSuchChunk { nchunk, nchunks });
+        }
+        match self.plan {
+            Plan::Convert => *buf = self.convert(nchunk)?,
+            Plan::Verbatim | Plan::Recompress => self.blosc2(nchunk, buf)?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clips_boxes() {
+        let full: Vec<u8> = (0..12).collect();
+        assert_eq!(clip(&full, &[3, 4], &[2, 3], 1), [0, 1, 2, 4, 5, 6]);
+        assert_eq!(clip(&full, &[12], &[5], 1), [0, 1, 2, 3, 4]);
+        assert_eq!(clip(&full, &[2, 3], &[1, 2], 2), [0, 1, 2, 3]);
+        assert_eq!(clip(&full, &[3, 4], &[3, 4], 1), full);
+    }
+}

@@ -1,0 +1,98 @@
+//! HDF5 files as Blosc2 datasets: the one mapping between the two that the publisher
+//! (`cat2pub NAME FILE.h5`), `cat2import` and `cat2export` share (spec §7, with 0.2.0's weak
+//! points fixed).
+//!
+//! # Layout
+//! - `walk`: which datasets a file holds, in 0.2.0's order; `types`: HDF5 types as NumPy
+//!   dtypes; `attrs`: attributes as vlmeta, packed as 0.2.0 packs them;
+//! - `dataset`: one dataset's metadata and chunks made on demand; `etag`: content etags;
+//! - `file`: one version of a file ([`H5File`]); [`open_root`]: a file's datasets;
+//! - `import` / `export` / `example`: the tools and the example file;
+//! - `ffi`: every `unsafe` libhdf5 call, serialised by `hdf5-metno`'s lock.
+//!
+//! Everything here blocks (libhdf5, file I/O, compression): async callers use
+//! `spawn_blocking`. libhdf5 calls are serialised process-wide; chunk compression and raw
+//! Blosc2 chunk reads run outside that lock.
+
+mod attrs;
+mod dataset;
+mod etag;
+pub mod example;
+mod ffi;
+mod file;
+mod types;
+mod walk;
+mod write;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cat2_format::{Dataset, FormatError};
+
+pub use file::{FileStat, H5File};
+
+/// Whether libhdf5 recognises the file at `path` as HDF5, whatever its extension.
+pub fn is_hdf5(path: &Path) -> bool {
+    ffi::is_hdf5(path)
+}
+
+/// One dataset of an HDF5 root.
+#[derive(Debug)]
+pub struct RootDataset {
+    /// Its path in the root: `<group path>/<name>.b2nd`.
+    pub path: String,
+    /// Its content etag.
+    pub etag: String,
+    /// The dataset, making its chunks from the file.
+    pub dataset: Dataset,
+}
+
+/// One version of an HDF5 file opened as a root.
+#[derive(Debug)]
+pub struct Root {
+    /// The open file (retire it before opening the same inode again).
+    pub file: Arc<H5File>,
+    /// Every dataset that can be represented, in 0.2.0's order.
+    pub datasets: Vec<RootDataset>,
+}
+
+/// Opens the HDF5 file at `path` as a root: every dataset that can be represented, each
+/// described and given a content etag; the others are skipped with one log line each.
+///
+/// # Errors
+/// When the file cannot be opened by libhdf5.
+pub fn open_root(path: &Path) -> Result<Root, FormatError> {
+    hdf5::silence_errors(true);
+    let file = Arc::new(H5File::open(path)?);
+    let names = file.with(|h5| {
+        let root = h5.group("/").map_err(|e| FormatError::BadMetadata {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(walk::datasets(&root))
+    })?;
+    let mut datasets = Vec::new();
+    for name in names {
+        let rel = format!("{name}.b2nd");
+        if let Err(e) = cat2_proto::DatasetPath::new(&rel) {
+            tracing::warn!(dataset = %name, reason = %e, "skipping HDF5 dataset: its name cannot be a dataset path");
+            continue;
+        }
+        match dataset::describe(&file, &name) {
+            Ok(d) => {
+                let label = path.join(&name);
+                let dataset = Dataset::from_source(label, d.meta, Box::new(d.source))?;
+                datasets.push(RootDataset {
+                    path: rel,
+                    etag: d.etag,
+                    dataset,
+                });
+            }
+            Err(FormatError::BadMetadata { reason, .. }) => {
+                tracing::warn!(dataset = %name, %reason, "skipping HDF5 dataset that cannot be represented");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Root { file, datasets })
+}

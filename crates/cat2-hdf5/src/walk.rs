@@ -1,0 +1,103 @@
+//! Which datasets an HDF5 file holds, in Caterva2 0.2.0's order (h5py's `visititems`: by
+//! name, depth first, each object once through its hard links), plus the datasets reachable
+//! only through soft links inside the file (followed once: no cycles). External links may
+//! point anywhere: they are logged, never followed.
+
+use std::collections::HashSet;
+
+use hdf5::{Group, IndexType, IterationOrder, LinkType, LocationType};
+
+/// Deepest group nesting walked.
+const MAX_DEPTH: usize = 64;
+
+/// A dataset found: its path inside the file (no leading `/`).
+pub(crate) type Found = Vec<String>;
+
+struct Walk {
+    seen: HashSet<String>,
+    found: Found,
+    soft: Vec<String>,
+}
+
+/// Every dataset of `root` (the file's root group), by path.
+pub(crate) fn datasets(root: &Group) -> Found {
+    let mut w = Walk {
+        seen: HashSet::new(),
+        found: Vec::new(),
+        soft: Vec::new(),
+    };
+    if let Ok(info) = root.loc_info() {
+        w.seen.insert(format!("{:?}", info.token));
+    }
+    w.group(root, "", 0);
+    // Soft links, once the hard-linked tree is known: only targets not seen yet are added,
+    // under the link's path; a group reached so is walked the same way.
+    let mut i = 0;
+    while i < w.soft.len() {
+        let path = w.soft[i].clone();
+        i += 1;
+        match root.loc_info_by_name(&path) {
+            Ok(info) if w.seen.insert(format!("{:?}", info.token)) => match info.loc_type {
+                LocationType::Dataset => w.found.push(path),
+                LocationType::Group => {
+                    if let Ok(g) = root.group(&path) {
+                        w.group(&g, &path, path.matches('/').count() + 1);
+                    }
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(link = %path, error = %e, "dangling soft link, skipped"),
+        }
+    }
+    w.found
+}
+
+impl Walk {
+    fn group(&mut self, g: &Group, prefix: &str, depth: usize) {
+        if depth > MAX_DEPTH {
+            tracing::warn!(group = %prefix, "groups nested too deep, not walked further");
+            return;
+        }
+        let mut links = Vec::new();
+        let listed = g.iter_visit(IndexType::Name, IterationOrder::Increasing, |name, info| {
+            links.push((name.to_owned(), info.link_type));
+            Ok(())
+        });
+        if let Err(e) = listed {
+            tracing::warn!(group = %prefix, error = %e, "cannot list group, skipped");
+            return;
+        }
+        for (name, kind) in links {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            match kind {
+                LinkType::External => {
+                    tracing::warn!(link = %path, "external link not followed (it may point anywhere)");
+                }
+                LinkType::Soft => self.soft.push(path),
+                LinkType::Hard => {
+                    let Ok(info) = g.loc_info_by_name(&name) else {
+                        tracing::warn!(path = %path, "cannot inspect object, skipped");
+                        continue;
+                    };
+                    if !self.seen.insert(format!("{:?}", info.token)) {
+                        continue;
+                    }
+                    match info.loc_type {
+                        LocationType::Dataset => self.found.push(path),
+                        LocationType::Group => {
+                            if let Ok(sub) = g.group(&name) {
+                                self.group(&sub, &path, depth + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
