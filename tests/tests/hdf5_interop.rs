@@ -18,7 +18,7 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// The items of box `sel` of a C-order array of `shape` (reference, item by item).
-pub fn extract(raw: &[u8], shape: &[u64], sel: &Selection, itemsize: usize) -> Vec<u8> {
+fn extract(raw: &[u8], shape: &[u64], sel: &Selection, itemsize: usize) -> Vec<u8> {
     let ext = sel.extent();
     let n: u64 = ext.iter().product();
     let mut out = Vec::with_capacity(n as usize * itemsize);
@@ -63,7 +63,7 @@ fn boxes(shape: &[u64], seed: u64, n: usize) -> Vec<Selection> {
         .collect()
 }
 
-pub fn cases(dir: &Path) -> Value {
+fn cases(dir: &Path) -> Value {
     run_python("write_hdf5.py", &[dir]);
     serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
 }

@@ -116,6 +116,136 @@ fn item(t: &H5Type, b: &[u8]) -> Result<Value, String> {
     })
 }
 
+/// Writes `v` (a decoded vlmeta value) as attribute `name` of `h`, as h5py stores the Python
+/// value it stands for: ints as `int64` (`uint64` past its range), floats as `float64`, text as
+/// variable-length UTF-8, bytes as variable-length ASCII, lists of numbers or strings as
+/// arrays (rectangular nested lists as 2-d ones).
+pub(crate) fn write(h: &hdf5::Dataset, name: &str, v: &Value) -> Result<(), String> {
+    use hdf5::types::{VarLenAscii, VarLenUnicode};
+    let e = |x: hdf5::Error| x.to_string();
+    match v {
+        Value::Integer(i) => match i.as_i64() {
+            Some(x) => h
+                .new_attr::<i64>()
+                .shape(())
+                .create(name)
+                .and_then(|a| a.write_scalar(&x))
+                .map_err(e),
+            None => {
+                let x = i.as_u64().ok_or("integer out of range")?;
+                h.new_attr::<u64>()
+                    .shape(())
+                    .create(name)
+                    .and_then(|a| a.write_scalar(&x))
+                    .map_err(e)
+            }
+        },
+        Value::F32(_) | Value::F64(_) => {
+            let x = v.as_f64().ok_or("float")?;
+            h.new_attr::<f64>()
+                .shape(())
+                .create(name)
+                .and_then(|a| a.write_scalar(&x))
+                .map_err(e)
+        }
+        Value::Boolean(b) => h
+            .new_attr::<bool>()
+            .shape(())
+            .create(name)
+            .and_then(|a| a.write_scalar(b))
+            .map_err(e),
+        Value::String(s) => {
+            let s = s.as_str().ok_or("text that is not UTF-8")?;
+            let x: VarLenUnicode = s
+                .parse()
+                .map_err(|x: hdf5::types::StringError| x.to_string())?;
+            h.new_attr::<VarLenUnicode>()
+                .shape(())
+                .create(name)
+                .and_then(|a| a.write_scalar(&x))
+                .map_err(e)
+        }
+        Value::Binary(b) => {
+            let x = VarLenAscii::from_ascii(b).map_err(|x| x.to_string())?;
+            h.new_attr::<VarLenAscii>()
+                .shape(())
+                .create(name)
+                .and_then(|a| a.write_scalar(&x))
+                .map_err(e)
+        }
+        Value::Array(items) => write_list(h, name, items),
+        _ => Err("values of this kind (nil, maps, extensions) have no HDF5 attribute form".into()),
+    }
+}
+
+fn write_list(h: &hdf5::Dataset, name: &str, items: &[Value]) -> Result<(), String> {
+    use hdf5::types::VarLenUnicode;
+    let e = |x: hdf5::Error| x.to_string();
+    // Rows of equal length make a 2-d array.
+    let rows: Option<Vec<&Vec<Value>>> = items.iter().map(Value::as_array).collect();
+    let (shape, flat): (Vec<usize>, Vec<&Value>) = match rows {
+        Some(r) if !r.is_empty() && r.iter().all(|x| x.len() == r[0].len()) => (
+            vec![r.len(), r[0].len()],
+            r.iter().flat_map(|x| x.iter()).collect(),
+        ),
+        Some(r) if !r.is_empty() => return Err("ragged nested lists".into()),
+        _ => (vec![items.len()], items.iter().collect()),
+    };
+    if flat.iter().all(|x| x.is_i64() || x.is_u64()) && flat.iter().all(|x| x.as_i64().is_some()) {
+        let v: Vec<i64> = flat.iter().filter_map(|x| x.as_i64()).collect();
+        return h
+            .new_attr::<i64>()
+            .shape(shape)
+            .create(name)
+            .and_then(|a| a.write_raw(&v[..]))
+            .map_err(e);
+    }
+    if flat
+        .iter()
+        .all(|x| x.as_f64().is_some() || x.as_i64().is_some())
+    {
+        let v: Vec<f64> = flat
+            .iter()
+            .map(|x| x.as_f64().or(x.as_i64().map(|i| i as f64)).unwrap_or(0.0))
+            .collect();
+        return h
+            .new_attr::<f64>()
+            .shape(shape)
+            .create(name)
+            .and_then(|a| a.write_raw(&v[..]))
+            .map_err(e);
+    }
+    if flat.iter().all(|x| x.as_str().is_some()) {
+        let v: Vec<VarLenUnicode> = flat
+            .iter()
+            .filter_map(|x| x.as_str())
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|x: hdf5::types::StringError| x.to_string())?;
+        return h
+            .new_attr::<VarLenUnicode>()
+            .shape(shape)
+            .create(name)
+            .and_then(|a| a.write_raw(&v[..]))
+            .map_err(e);
+    }
+    if flat.iter().all(|x| matches!(x, Value::Binary(_))) {
+        let v: Vec<hdf5::types::VarLenAscii> = flat
+            .iter()
+            .filter_map(|x| x.as_slice())
+            .map(hdf5::types::VarLenAscii::from_ascii)
+            .collect::<Result<_, _>>()
+            .map_err(|x| x.to_string())?;
+        return h
+            .new_attr::<hdf5::types::VarLenAscii>()
+            .shape(shape)
+            .create(name)
+            .and_then(|a| a.write_raw(&v[..]))
+            .map_err(e);
+    }
+    Err("lists of mixed or nested values".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +273,7 @@ mod tests {
             [0x2a]
         );
         assert_eq!(
-            packed(i8.clone(), Some(vec![]), (-1i64).to_le_bytes().to_vec()),
+            packed(i8, Some(vec![]), (-1i64).to_le_bytes().to_vec()),
             [0xff]
         );
         let be16 = H5Type::Int {

@@ -367,7 +367,7 @@ impl H5Dataset {
     }
 
     /// A whole HDF5 chunk (its full chunk shape, C order) cut to the part inside the array.
-    fn from_full(&self, n: u64, full: &[u8]) -> Result<Vec<u8>, FormatError> {
+    fn pack_full(&self, n: u64, full: &[u8]) -> Result<Vec<u8>, FormatError> {
         let (start, count) = self.region(n);
         let itemsize = self.layout.itemsize();
         let dims = self.layout.chunks();
@@ -396,7 +396,7 @@ impl H5Dataset {
             let mut raw =
                 vec![0u8; usize::try_from(loc.size).map_err(|_| self.unreadable(n, "size"))?];
             self.file.pread(&mut raw, loc.addr)?;
-            *buf = self.from_full(n, &raw)?;
+            *buf = self.pack_full(n, &raw)?;
             return Ok(());
         }
         let frame =
@@ -430,7 +430,7 @@ impl H5Dataset {
         }
         let full = cat2_format::chunk::decompress_standalone(buf)
             .map_err(|e| self.unreadable(n, e.to_string()))?;
-        *buf = self.from_full(n, &full)?;
+        *buf = self.pack_full(n, &full)?;
         Ok(())
     }
 }

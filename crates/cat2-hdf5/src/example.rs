@@ -164,11 +164,11 @@ fn attrs(f: &hdf5::File) -> Result<(), FormatError> {
         .and_then(|a| a.write_scalar(&42i16))
         .map_err(&e)?;
     // h5py stores `bytes` as variable-length ASCII, `numpy.bytes_` as fixed-length.
-    let foo = VarLenAscii::from_ascii(b"foo").map_err(|x| e(x.to_string().into()))?;
+    let foo_ascii = VarLenAscii::from_ascii(b"foo").map_err(|x| e(x.to_string().into()))?;
     ds.new_attr::<VarLenAscii>()
         .shape(())
         .create("Bin")
-        .and_then(|a| a.write_scalar(&foo))
+        .and_then(|a| a.write_scalar(&foo_ascii))
         .map_err(&e)?;
     let foo3 = FixedAscii::<3>::from_ascii(b"foo").map_err(|x| e(x.to_string().into()))?;
     ds.new_attr::<FixedAscii<3>>()
@@ -227,7 +227,7 @@ fn unsupported(f: &hdf5::File) -> Result<(), FormatError> {
         .map_err(err("too-many-dimensions"))?;
     let f8 = TypeDescriptor::Float(FloatSize::U8);
     u.new_dataset_builder()
-        .empty_as(&TypeDescriptor::FixedArray(Box::new(f8.clone()), 4))
+        .empty_as(TypeDescriptor::FixedArray(Box::new(f8.clone()), 4))
         .shape(10)
         .create("array-dtype")
         .map_err(err("array-dtype"))?;

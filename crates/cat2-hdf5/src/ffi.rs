@@ -471,3 +471,40 @@ pub(crate) fn is_hdf5(path: &std::path::Path) -> bool {
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     sync(|| unsafe { hdf5_sys::h5f::H5Fis_hdf5(c.as_ptr()) } > 0)
 }
+
+/// Writes all of dataset `ds` from `data` (C order, in the dataset's file type).
+pub(crate) fn write_all(ds: hid_t, data: &[u8]) -> Result<(), H5Error> {
+    sync(|| {
+        // SAFETY: valid ids, closed by `Id`; the size is checked against the dataset's.
+        unsafe {
+            let t = valid(h5d::H5Dget_type(ds), "H5Dget_type")?;
+            let space = valid(h5d::H5Dget_space(ds), "H5Dget_space")?;
+            let n = h5s::H5Sget_simple_extent_npoints(space.0).max(0) as usize;
+            if n * h5t::H5Tget_size(t.0) != data.len() {
+                return Err(H5Error("data does not fill the dataset".into()));
+            }
+            check(
+                h5d::H5Dwrite(ds, t.0, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.as_ptr().cast()),
+                "H5Dwrite",
+            )
+        }
+    })
+}
+
+/// A big-endian copy of the atomic datatype `t`.
+pub(crate) fn big_endian(t: &hdf5::Datatype) -> Result<hdf5::Datatype, H5Error> {
+    sync(|| {
+        // SAFETY: `t` is a valid datatype; the copy's id is handed to `from_id`, which owns it.
+        unsafe {
+            let c = h5t::H5Tcopy(t.id());
+            if c < 0 {
+                return Err(H5Error("libhdf5 H5Tcopy failed".into()));
+            }
+            if h5t::H5Tset_order(c, H5T_order_t::H5T_ORDER_BE) < 0 {
+                hdf5_sys::h5i::H5Idec_ref(c);
+                return Err(H5Error("libhdf5 H5Tset_order failed".into()));
+            }
+            hdf5::from_id(c).map_err(|e| H5Error(e.to_string()))
+        }
+    })
+}

@@ -18,8 +18,10 @@ mod attrs;
 mod dataset;
 mod etag;
 pub mod example;
+pub mod export;
 mod ffi;
 mod file;
+pub mod import;
 mod types;
 mod walk;
 mod write;
@@ -30,6 +32,18 @@ use std::sync::Arc;
 use cat2_format::{Dataset, FormatError};
 
 pub use file::{FileStat, H5File};
+
+/// A progress bar on stderr for the tools (hidden when stderr is not a terminal).
+pub fn progress_bar(unit: &str) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {unit} ({{eta}} left)"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
 
 /// Whether libhdf5 recognises the file at `path` as HDF5, whatever its extension.
 pub fn is_hdf5(path: &Path) -> bool {
@@ -54,6 +68,8 @@ pub struct Root {
     pub file: Arc<H5File>,
     /// Every dataset that can be represented, in 0.2.0's order.
     pub datasets: Vec<RootDataset>,
+    /// Every group (as `a/b`), in walk order: directories of an imported root.
+    pub groups: Vec<String>,
 }
 
 /// Opens the HDF5 file at `path` as a root: every dataset that can be represented, each
@@ -69,10 +85,10 @@ pub fn open_root(path: &Path) -> Result<Root, FormatError> {
             path: path.into(),
             reason: e.to_string(),
         })?;
-        Ok(walk::datasets(&root))
+        Ok(walk::tree(&root))
     })?;
     let mut datasets = Vec::new();
-    for name in names {
+    for name in names.datasets {
         let rel = format!("{name}.b2nd");
         if let Err(e) = cat2_proto::DatasetPath::new(&rel) {
             tracing::warn!(dataset = %name, reason = %e, "skipping HDF5 dataset: its name cannot be a dataset path");
@@ -94,5 +110,9 @@ pub fn open_root(path: &Path) -> Result<Root, FormatError> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Root { file, datasets })
+    Ok(Root {
+        file,
+        datasets,
+        groups: names.groups,
+    })
 }

@@ -97,7 +97,7 @@ mod tests {
         };
         assert_eq!(numpy_dtype(&b).unwrap(), "|b1");
         let e = H5Type::Enum {
-            base: Box::new(be.clone()),
+            base: Box::new(be),
             names: vec!["A".into()],
         };
         assert_eq!(numpy_dtype(&e).unwrap(), ">i4");

@@ -10,20 +10,26 @@ use hdf5::{Group, IndexType, IterationOrder, LinkType, LocationType};
 /// Deepest group nesting walked.
 const MAX_DEPTH: usize = 64;
 
-/// A dataset found: its path inside the file (no leading `/`).
-pub(crate) type Found = Vec<String>;
+/// What a file holds: paths inside it (no leading `/`), in walk order.
+#[derive(Debug, Default)]
+pub(crate) struct Tree {
+    pub(crate) datasets: Vec<String>,
+    pub(crate) groups: Vec<String>,
+}
 
 struct Walk {
     seen: HashSet<String>,
-    found: Found,
+    found: Vec<String>,
+    groups: Vec<String>,
     soft: Vec<String>,
 }
 
-/// Every dataset of `root` (the file's root group), by path.
-pub(crate) fn datasets(root: &Group) -> Found {
+/// Every dataset and group of `root` (the file's root group), by path.
+pub(crate) fn tree(root: &Group) -> Tree {
     let mut w = Walk {
         seen: HashSet::new(),
         found: Vec::new(),
+        groups: Vec::new(),
         soft: Vec::new(),
     };
     if let Ok(info) = root.loc_info() {
@@ -41,6 +47,7 @@ pub(crate) fn datasets(root: &Group) -> Found {
                 LocationType::Dataset => w.found.push(path),
                 LocationType::Group => {
                     if let Ok(g) = root.group(&path) {
+                        w.groups.push(path.clone());
                         w.group(&g, &path, path.matches('/').count() + 1);
                     }
                 }
@@ -50,7 +57,10 @@ pub(crate) fn datasets(root: &Group) -> Found {
             Err(e) => tracing::warn!(link = %path, error = %e, "dangling soft link, skipped"),
         }
     }
-    w.found
+    Tree {
+        datasets: w.found,
+        groups: w.groups,
+    }
 }
 
 impl Walk {
@@ -91,6 +101,7 @@ impl Walk {
                         LocationType::Dataset => self.found.push(path),
                         LocationType::Group => {
                             if let Ok(sub) = g.group(&name) {
+                                self.groups.push(path.clone());
                                 self.group(&sub, &path, depth + 1);
                             }
                         }

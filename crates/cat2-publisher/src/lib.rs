@@ -71,6 +71,9 @@ impl Watch {
     }
 }
 
+/// A rescan in progress: the watch comes back with the changes it found.
+type Rescan = std::pin::Pin<Box<dyn Future<Output = Result<(Watch, Vec<Change>), String>> + Send>>;
+
 async fn rescan(mut watch: Watch, datasets: Arc<Datasets>) -> Result<(Watch, Vec<Change>), String> {
     tokio::task::spawn_blocking(move || {
         let c = watch.refresh(&datasets);
@@ -223,9 +226,7 @@ pub async fn run(
     });
     let mut scan_tick = tokio::time::interval(cfg.scan_interval);
     scan_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut scanning: Option<
-        std::pin::Pin<Box<dyn Future<Output = Result<(Watch, Vec<Change>), String>> + Send>>,
-    > = None;
+    let mut scanning: Option<Rescan> = None;
     tokio::pin!(shutdown);
     tracing::info!(root = %cfg.name, source = %what, path = %cfg.root.display(), datasets = datasets.list().len(), "publisher running");
     loop {
