@@ -43,7 +43,8 @@ def packed_attrs(ds):
     return res
 
 
-with h5py.File(out / "cases.h5", "w") as f:
+# A userblock (as MATLAB v7.3 files have) shifts every address in the file.
+with h5py.File(out / "cases.h5", "w", userblock_size=512) as f:
     g = f.create_group("ints")
     for t in ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]:
         a = rng.integers(np.iinfo(t).min, np.iinfo(t).max, size=(37, 23), dtype=t, endpoint=True)
@@ -82,6 +83,10 @@ with h5py.File(out / "cases.h5", "w") as f:
     sb[25:35, 5:15] = np.arange(100.0).reshape(10, 10)
     f.create_dataset("blosc2/nd", data=rng.standard_normal((30, 17, 5)).astype("f4"), chunks=(8, 6, 5),
                      **B2(cname="zstd", clevel=5, filters=B2.SHUFFLE))
+    # All-zero chunks: c-blosc2 stores them as a mark, no bytes.
+    z = np.zeros((20, 20), dtype="f8")
+    z[10:, 10:] = 1.0
+    f.create_dataset("blosc2/zeros", data=z, chunks=(10, 10), **B2())
     f.create_dataset("blosc2/d1", data=np.arange(1000, dtype="i8") * 7, chunks=(300,), **B2(cname="lz4"))
     f.create_dataset("blosc2/bitshuffle", data=np.arange(4096, dtype="u2").reshape(64, 64), chunks=(32, 32),
                      **B2(cname="blosclz", filters=B2.BITSHUFFLE))
@@ -93,6 +98,7 @@ with h5py.File(out / "cases.h5", "w") as f:
                  "strings": np.array([b"a", b"bc"]), "floats": np.linspace(0, 1, 5),
                  "pair": np.array((1, 2.5), dtype=[("a", "i4"), ("b", "f8")])[()],
                  "complex": np.complex64(1 + 2j), "nil_f": h5py.Empty("f4"),
+                 "pairs": np.array([(1, 2.5), (3, 4.5)], dtype=[("a", "i4"), ("b", "f8")]),
                  "nil_s": h5py.Empty("S3"), "one": np.array([7])}.items():
         a.attrs[k] = v
     u = f.create_group("unsupported")

@@ -40,6 +40,28 @@ const CBYTES_AT: u64 = 0x27;
 /// An index entry marking an UNINIT chunk (bit 63 set, the special value in byte 7).
 const UNINIT_OFFSET: i64 = ((1u64 << 63) | ((ffi::SPECIAL_UNINIT as u64) << 56)) as i64;
 
+/// The index entry of a special chunk (1 zeros, 2 NaNs, 4 uninitialised).
+const fn special_offset(special: u8) -> i64 {
+    ((1u64 << 63) | ((special as u64) << 56)) as i64
+}
+
+/// Whether an index entry names a chunk (stored bytes, or all zeros / NaNs), not a hole.
+fn is_stored(o: i64) -> bool {
+    o != UNINIT_OFFSET && (o >= 0 || matches!(crate::frame::special_of_offset(o), 1 | 2))
+}
+
+/// The special value (1 zeros, 2 NaNs) of a verified chunk that is one, kept as an index
+/// entry like c-blosc2 does: current c-blosc2 refuses frames whose first chunk is such a
+/// chunk stored inline.
+fn special_of(chunk: &Verified<'_>) -> Option<u8> {
+    let head = chunk.parts.first()?;
+    if chunk.len != chunk::HEADER_LEN || head.len() < chunk::HEADER_LEN {
+        return None;
+    }
+    let s = crate::chunk::special_of_flags(head[31]);
+    matches!(s, 1 | 2).then_some(s)
+}
+
 /// A chunk [`CacheFile::verify`] accepted, ready for [`CacheFile::put_verified`]: its bytes,
 /// as the parts it arrived in.
 #[derive(Debug, Clone)]
@@ -130,7 +152,7 @@ impl CacheFile {
         let layout = ds.layout().clone();
         drop(ds);
         let frame = Frame::open(path, true)?;
-        let filled = frame.offsets.iter().filter(|&&o| o >= 0).count() as u64;
+        let filled = frame.offsets.iter().filter(|&&o| is_stored(o)).count() as u64;
         Ok(Self {
             frame,
             meta,
@@ -176,7 +198,7 @@ impl CacheFile {
         usize::try_from(nchunk)
             .ok()
             .and_then(|n| self.frame.offsets.get(n))
-            .is_some_and(|&o| o >= 0)
+            .is_some_and(|&o| is_stored(o))
     }
 
     /// The chunks `sel` needs that are not filled yet, in increasing order.
@@ -263,7 +285,7 @@ impl CacheFile {
                 nchunk,
                 nchunks: self.nchunks(),
             })?;
-        if self.frame.offsets[n] < 0 {
+        if !is_stored(self.frame.offsets[n]) {
             return Ok(());
         }
         self.mark_dirty()?;
@@ -330,10 +352,16 @@ impl CacheFile {
             nchunk: chunk.nchunk,
             nchunks: self.nchunks(),
         })?;
-        if self.frame.offsets[n] >= 0 {
+        if is_stored(self.frame.offsets[n]) {
             return Ok(None);
         }
         self.mark_dirty()?;
+        if let Some(special) = special_of(chunk) {
+            // Nothing to write: the index says what the chunk holds.
+            self.frame.offsets[n] = special_offset(special);
+            self.filled += 1;
+            return Ok(None);
+        }
         let at = self.frame.data_end;
         self.frame.data_end += chunk.len as u64;
         Ok(Some(Slot {
@@ -372,7 +400,7 @@ impl CacheFile {
     /// # Errors
     /// I/O errors.
     pub fn commit(&mut self, slot: Slot) -> Result<(), FormatError> {
-        if self.frame.offsets[slot.nchunk] < 0 {
+        if !is_stored(self.frame.offsets[slot.nchunk]) {
             self.mark_dirty()?;
             let f = &mut self.frame;
             f.offsets[slot.nchunk] = (slot.at - f.header_len) as i64;

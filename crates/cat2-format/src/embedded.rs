@@ -37,6 +37,12 @@ impl EmbeddedFrame {
         self.frame.nchunks()
     }
 
+    /// The special value of chunk `n` (1 zeros, 2 NaNs, 4 uninitialised) when nothing is
+    /// stored for it: c-blosc2 stores all-zero chunks so.
+    pub fn special(&self, n: u64) -> Option<u8> {
+        self.frame.special(n)
+    }
+
     /// Stored chunk `n` verbatim into `buf`; `false` for a special chunk (nothing stored).
     ///
     /// # Errors
@@ -51,7 +57,20 @@ impl EmbeddedFrame {
     /// # Errors
     /// [`FormatError::NotBlosc2`] / [`FormatError::BadMetadata`].
     pub fn meta(&self) -> Result<Meta, FormatError> {
-        let mut schunk = Schunk::open_offset(&self.frame.path, self.offset)?;
+        // Parsed from the bytes checked, read through the same descriptor (the path may name
+        // another file by now).
+        let len = usize::try_from(self.frame.len).map_err(|_| FormatError::NotBlosc2 {
+            path: self.frame.path.clone(),
+        })?;
+        let mut bytes = vec![0u8; len];
+        {
+            use std::os::unix::fs::FileExt;
+            self.frame
+                .file
+                .read_exact_at(&mut bytes, self.offset)
+                .map_err(FormatError::from_io(&self.frame.path))?;
+        }
+        let mut schunk = Schunk::from_buffer(&bytes)?;
         let kind = if schunk.metalayers().iter().any(|m| m.name == "b2nd") {
             Kind::Array
         } else {
@@ -74,6 +93,15 @@ pub fn default_cparams(typesize: usize) -> CParams {
 /// [`FormatError::TooLarge`] past Blosc2's 2 GiB chunk limit; codec errors.
 pub fn compress_chunk(data: &[u8], cparams: &CParams) -> Result<Vec<u8>, FormatError> {
     ffi::compress_chunk(data, cparams)
+}
+
+/// A special chunk (1 zeros, 2 NaNs, 4 uninitialised) of `nbytes` bytes of `typesize`-byte
+/// items.
+///
+/// # Errors
+/// c-blosc2 errors.
+pub fn special_chunk(special: u8, nbytes: i32, typesize: i32) -> Result<Vec<u8>, FormatError> {
+    ffi::special_chunk(special, nbytes, typesize)
 }
 
 /// The `b2nd` metalayer of an array of this geometry, as c-blosc2 writes it.

@@ -221,6 +221,9 @@ pub(crate) fn special_chunk(
     if typesize > 255 {
         cp.typesize = 1;
     }
+    // A blocksize of 0 in the header makes c-blosc2's frame reader (2.17+) refuse the frame
+    // when such a chunk comes first: say the chunk is one block.
+    cp.blocksize = nbytes;
     let mut out = vec![0u8; sys::BLOSC_EXTENDED_HEADER_LENGTH as usize];
     let len = out.len() as i32;
     // SAFETY: `out` has room for the 32-byte header c-blosc2 writes.

@@ -47,6 +47,8 @@ pub(crate) struct Frame {
     /// Where the frame starts in the file (0 but for frames embedded in other files, such as
     /// the Blosc2 chunks of an HDF5 dataset).
     pub(crate) base: u64,
+    /// The frame's length when it was checked.
+    pub(crate) len: u64,
 }
 
 /// Positioned read of `buf.len()` bytes at `at` of the frame starting at `base`.
@@ -200,6 +202,7 @@ impl Frame {
             chunksize,
             typesize,
             base,
+            len,
         })
     }
 

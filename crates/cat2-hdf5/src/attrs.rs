@@ -22,7 +22,7 @@ pub(crate) fn pack(v: &AttrValue) -> Result<Vec<u8>, String> {
                 let size = v.ty.size().max(1);
                 v.raw
                     .chunks(size)
-                    .map(|b| item(&v.ty, b))
+                    .map(|b| item(&v.ty, b, !dims.is_empty()))
                     .collect::<Result<_, _>>()?
             };
             nest(dims, &mut items.into_iter())
@@ -87,8 +87,9 @@ fn float(b: &[u8], le: bool) -> Result<Value, String> {
     }))
 }
 
-/// One item of type `t` from its bytes `b`, as h5py's value's `tolist()`.
-fn item(t: &H5Type, b: &[u8]) -> Result<Value, String> {
+/// One item of type `t` from its bytes `b`, as h5py's value's `tolist()` (`in_list`: an
+/// element of an array, which msgpack hands to 0.2.0's `default` on its own).
+fn item(t: &H5Type, b: &[u8], in_list: bool) -> Result<Value, String> {
     Ok(match t {
         H5Type::Int { signed, le, .. } => int(b, *signed, *le),
         H5Type::Float { le, .. } => float(b, *le)?,
@@ -96,7 +97,7 @@ fn item(t: &H5Type, b: &[u8]) -> Result<Value, String> {
         H5Type::Enum { names, .. } if names == &["FALSE", "TRUE"] => {
             Value::Boolean(b.iter().any(|x| *x != 0))
         }
-        H5Type::Enum { base, .. } => item(base, b)?,
+        H5Type::Enum { base, .. } => item(base, b, in_list)?,
         // NumPy's bytes_ drops trailing NULs.
         H5Type::FixedString { .. } => {
             let end = b.iter().rposition(|x| *x != 0).map_or(0, |p| p + 1);
@@ -107,8 +108,23 @@ fn item(t: &H5Type, b: &[u8]) -> Result<Value, String> {
                 return Err("complex numbers have no msgpack form".into());
             }
             // h5py reads them as `numpy.void`, whose `tolist()` is a tuple: 0.2.0's packing
-            // (strict types, one `default` call per value) fails on it and skips them.
-            return Err("compound values (Caterva2 0.2.0 does not pack them)".into());
+            // (strict types, one `default` call per value) fails on a scalar one and skips it;
+            // in an array each tuple gets its own `default` call: `["__tuple__", …]`.
+            if !in_list {
+                return Err("compound values (Caterva2 0.2.0 does not pack them)".into());
+            }
+            let mut tuple = vec![Value::from("__tuple__")];
+            for (_, off, ft) in fields {
+                let part = b
+                    .get(*off..*off + ft.size())
+                    .ok_or("compound member out of range")?;
+                // Members are plain values already: packed as they are (nested compounds fail).
+                match ft {
+                    H5Type::Compound { .. } => return Err("nested compound values".into()),
+                    _ => tuple.push(item(ft, part, false)?),
+                }
+            }
+            Value::Array(tuple)
         }
         H5Type::Array { .. } => return Err("array types".into()),
         H5Type::VarString => return Err("nested variable-length strings".into()),

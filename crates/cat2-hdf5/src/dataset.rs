@@ -24,8 +24,12 @@ use crate::H5File;
 use crate::ffi::{self, BLOSC2_FILTER};
 use crate::types::numpy_dtype;
 
-/// Most items an HDF5 chunk may hold to be served (Blosc2 chunks stop at 2 GiB).
-const MAX_CHUNK_BYTES: u64 = 1 << 30;
+/// Largest HDF5 chunk served (each request makes one whole in memory).
+const MAX_CHUNK_BYTES: u64 = 256 << 20;
+/// Most bytes a one-chunk Blosc2 frame may add to its chunk (header, index, trailer).
+const MAX_FRAME_OVERHEAD: u64 = 1 << 20;
+/// Stored chunks looked at to find the Blosc2 parameters of a dataset.
+const PROBE_CHUNKS: u64 = 4096;
 
 /// How the chunks of a dataset are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +94,11 @@ pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, Form
         let itemsize = ty.size();
         if matches!(ds.layout(), hdf5::dataset::Layout::Virtual) {
             return Err(skip("a virtual dataset (its data lives in other datasets)"));
+        }
+        if ffi::has_external_storage(ds.id()).map_err(|e| skip(e.0))? {
+            return Err(skip(
+                "its data lives in external files (not followed: they may be anywhere)",
+            ));
         }
         let filters = ds.filters();
         let blosc2 = matches!(filters.as_slice(), [Filter::User(BLOSC2_FILTER, _)]);
@@ -199,44 +208,52 @@ fn blosc2_plan(
     let probe = ChunkLayout::new(shape.to_vec(), chunks.to_vec(), chunks.to_vec(), itemsize)
         .map_err(|e| skip(e.to_string()))?;
     let chunk_bytes = probe.chunk_nitems() * itemsize as u64;
-    for n in 0..probe.nchunks() {
+    // The first stored chunk among the first few (sparse datasets may have none there).
+    for n in 0..probe.nchunks().min(PROBE_CHUNKS) {
         let start = chunk_start(&probe, n);
         let Some(loc) = ffi::chunk_location(ds.id(), &start).map_err(|e| skip(e.0))? else {
             continue;
         };
-        if loc.filter_mask & 1 != 0 {
+        if loc.filter_mask & 1 != 0 || loc.size > chunk_bytes + MAX_FRAME_OVERHEAD {
             continue;
         }
-        let frame = EmbeddedFrame::open(file.path(), file.raw_clone()?, loc.addr, loc.size)
+        let at = file.chunk_offset(loc.addr);
+        let frame = EmbeddedFrame::open(file.path(), file.raw_clone()?, at, loc.size)
             .map_err(|_| skip(format!("chunk {n} is not a Blosc2 frame")))?;
+        let mut first = Vec::new();
+        if frame.nchunks() != 1 || !frame.chunk_into(0, &mut first)? {
+            continue;
+        }
+        let head = cat2_format::chunk::ChunkHeader::parse(n, &first)?;
         let inner = frame.meta()?;
-        let cp = inner.cparams.clone();
-        return Ok(match &inner.array {
+        let cp = CParams {
+            blocksize: head.blocksize,
+            ..inner.cparams
+        };
+        return match &inner.array {
             Some(a) if a.chunks == chunks && a.shape == chunks => {
-                (Plan::Verbatim, a.blocks.clone(), cp)
+                Ok((Plan::Verbatim, a.blocks.clone(), cp))
             }
-            Some(_) => (
-                Plan::Recompress,
-                cat2_format::encode::auto_blocks(chunks, itemsize),
-                cp,
-            ),
+            Some(_) => Err(skip(
+                "Blosc2 chunks holding arrays of another shape than the HDF5 chunks",
+            )),
             None => {
-                let bs = u64::try_from(cp.blocksize).unwrap_or(0);
+                // 1-d super-chunk frames (hdf5plugin's for 1-d data): their chunk fits as it is
+                // when its blocks divide it (blocksize from the chunk: the frame may say 0).
+                let bs = u64::try_from(head.blocksize).unwrap_or(0);
                 let fits = chunks.len() == 1
                     && bs > 0
                     && bs % itemsize as u64 == 0
-                    && chunk_bytes % bs == 0;
+                    && chunk_bytes % bs == 0
+                    && u64::try_from(head.nbytes).ok() == Some(chunk_bytes);
                 if fits {
-                    (Plan::Verbatim, vec![bs / itemsize as u64], cp)
+                    Ok((Plan::Verbatim, vec![bs / itemsize as u64], cp))
                 } else {
-                    (
-                        Plan::Recompress,
-                        cat2_format::encode::auto_blocks(chunks, itemsize),
-                        cp,
-                    )
+                    let blocks = cat2_format::encode::auto_blocks(chunks, itemsize);
+                    Ok((Plan::Recompress, blocks, cp))
                 }
             }
-        });
+        };
     }
     // Nothing stored yet: hdf5plugin's parameters (clevel, shuffle, codec at 4, 5, 6).
     let cd = match filters {
@@ -391,42 +408,68 @@ impl H5Dataset {
             *buf = self.fill_chunk(n)?;
             return Ok(());
         };
+        let itemsize = self.layout.itemsize();
+        let full_bytes = self.layout.chunks().iter().product::<u64>() * itemsize as u64;
+        let at = self.file.chunk_offset(loc.addr);
         if loc.filter_mask & 1 != 0 {
             // The filter was skipped for this chunk: its bytes are the plain items.
-            let mut raw =
-                vec![0u8; usize::try_from(loc.size).map_err(|_| self.unreadable(n, "size"))?];
-            self.file.pread(&mut raw, loc.addr)?;
+            if loc.size != full_bytes {
+                return Err(self.unreadable(n, "an unfiltered chunk of the wrong size"));
+            }
+            let mut raw = vec![0u8; loc.size as usize];
+            self.file.pread(&mut raw, at)?;
             *buf = self.pack_full(n, &raw)?;
             return Ok(());
         }
-        let frame =
-            EmbeddedFrame::open(self.file.path(), self.file.raw_clone()?, loc.addr, loc.size)
-                .map_err(|_| self.unreadable(n, "the stored chunk is not a Blosc2 frame"))?;
+        if loc.size > full_bytes + MAX_FRAME_OVERHEAD {
+            return Err(
+                self.unreadable(n, "a stored chunk larger than a Blosc2 frame of it can be")
+            );
+        }
+        let frame = EmbeddedFrame::open(self.file.path(), self.file.raw_clone()?, at, loc.size)
+            .map_err(|_| self.unreadable(n, "the stored chunk is not a Blosc2 frame"))?;
         if frame.nchunks() != 1 {
             return Err(self.unreadable(n, "the stored frame does not hold exactly one chunk"));
         }
+        let expected = self.layout.chunk_nitems() as usize * itemsize;
         if !frame.chunk_into(0, buf)? {
-            return Err(self.unreadable(n, "the stored frame holds a special chunk"));
+            // c-blosc2 stores all-zero (or all-NaN) chunks as a mark, not as bytes.
+            return match frame.special(0) {
+                Some(s @ (1 | 2)) => {
+                    let nbytes = i32::try_from(expected).map_err(|_| self.unreadable(n, "size"))?;
+                    *buf = embedded::special_chunk(s, nbytes, self.cparams.typesize)?;
+                    self.file.check_unchanged()
+                }
+                _ => {
+                    *buf = self.fill_chunk(n)?;
+                    self.file.check_unchanged()
+                }
+            };
         }
         self.file.check_unchanged()?;
         let h = cat2_format::chunk::ChunkHeader::parse(n, buf)?;
         if self.plan == Plan::Verbatim {
-            let expected = self.layout.chunk_nitems() as usize * self.layout.itemsize();
             let ts = if self.cparams.typesize > 255 {
                 1
             } else {
                 self.cparams.typesize
             };
-            if h.nbytes as usize != expected
-                || h.blocksize != self.cparams.blocksize
-                || i32::from(h.typesize) != ts
+            if h.nbytes as usize == expected
+                && h.blocksize == self.cparams.blocksize
+                && i32::from(h.typesize) == ts
             {
+                return Ok(());
+            }
+            if self.layout.shape().len() > 1 {
                 return Err(self.unreadable(
                     n,
                     "written with other Blosc2 parameters than the dataset's first chunk",
                 ));
             }
-            return Ok(());
+        }
+        // A 1-d super-chunk frame's chunk: the plain items of the whole HDF5 chunk.
+        if u64::try_from(h.nbytes).ok() != Some(full_bytes) {
+            return Err(self.unreadable(n, "a stored chunk of the wrong size"));
         }
         let full = cat2_format::chunk::decompress_standalone(buf)
             .map_err(|e| self.unreadable(n, e.to_string()))?;

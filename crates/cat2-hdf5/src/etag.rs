@@ -37,7 +37,13 @@ pub(crate) fn of(src: &H5Dataset, ds: &hdf5::Dataset, meta: &Meta) -> Result<Str
                     Some(loc) => {
                         h.update(&loc.filter_mask.to_le_bytes());
                         h.update(&loc.size.to_le_bytes());
-                        hash_range(src, &mut h, &mut buf, loc.addr, loc.size)?;
+                        hash_range(
+                            src,
+                            &mut h,
+                            &mut buf,
+                            src.file().chunk_offset(loc.addr),
+                            loc.size,
+                        )?;
                     }
                 }
             }

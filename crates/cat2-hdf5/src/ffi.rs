@@ -95,8 +95,22 @@ unsafe fn type_of(tid: hid_t) -> H5Type {
     // SAFETY (whole function): `tid` is a valid datatype id; every id we get is closed.
     unsafe {
         let size = h5t::H5Tget_size(tid);
-        let le = h5t::H5Tget_order(tid) != H5T_order_t::H5T_ORDER_BE;
-        match h5t::H5Tget_class(tid) {
+        let order = h5t::H5Tget_order(tid);
+        let le = order == H5T_order_t::H5T_ORDER_LE;
+        let class = h5t::H5Tget_class(tid);
+        if matches!(class, H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_FLOAT) {
+            // Served as stored: only plain little- or big-endian numbers with no padding bits
+            // are what NumPy's types mean (h5py converts the others).
+            let plain_order =
+                size == 1 || matches!(order, H5T_order_t::H5T_ORDER_LE | H5T_order_t::H5T_ORDER_BE);
+            if !plain_order
+                || h5t::H5Tget_precision(tid) != 8 * size
+                || h5t::H5Tget_offset(tid) != 0
+            {
+                return H5Type::Other("numbers with padding bits or an unusual byte order");
+            }
+        }
+        match class {
             H5T_class_t::H5T_INTEGER => H5Type::Int {
                 size,
                 signed: h5t::H5Tget_sign(tid) == H5T_sign_t::H5T_SGN_2,
@@ -237,6 +251,12 @@ pub(crate) fn read_region(
                 );
             }
             let fspace = valid(h5d::H5Dget_space(ds), "H5Dget_space")?;
+            // The dataset may have been recreated since it was described.
+            if h5s::H5Sget_simple_extent_ndims(fspace.0) != start.len() as i32
+                || count.len() != start.len()
+            {
+                return Err(H5Error("the dataset's rank changed".into()));
+            }
             check(
                 h5s::H5Sselect_hyperslab(
                     fspace.0,
@@ -282,6 +302,14 @@ pub(crate) struct ChunkLoc {
 /// was never written (it reads as the fill value).
 pub(crate) fn chunk_location(ds: hid_t, coords: &[u64]) -> Result<Option<ChunkLoc>, H5Error> {
     sync(|| {
+        // SAFETY: valid ids, closed by `Id`.
+        let rank = unsafe {
+            let space = valid(h5d::H5Dget_space(ds), "H5Dget_space")?;
+            h5s::H5Sget_simple_extent_ndims(space.0)
+        };
+        if rank != coords.len() as i32 {
+            return Err(H5Error("the dataset's rank changed".into()));
+        }
         let (mut mask, mut addr, mut size): (c_uint, haddr_t, hsize_t) = (0, HADDR_UNDEF, 0);
         // SAFETY: `coords` has the dataset's rank (checked by the caller); outputs are locals.
         let rc = unsafe {
@@ -293,6 +321,43 @@ pub(crate) fn chunk_location(ds: hid_t, coords: &[u64]) -> Result<Option<ChunkLo
             size,
             filter_mask: mask,
         }))
+    })
+}
+
+/// Whether dataset `ds` keeps its raw data in external files (which may be any file the
+/// process can read, and which no etag or change check covers).
+pub(crate) fn has_external_storage(ds: hid_t) -> Result<bool, H5Error> {
+    sync(|| {
+        // SAFETY: valid ids, closed by `Id`.
+        unsafe {
+            let dcpl = valid(h5d::H5Dget_create_plist(ds), "H5Dget_create_plist")?;
+            Ok(h5p::H5Pget_external_count(dcpl.0) > 0)
+        }
+    })
+}
+
+/// What to add to chunk addresses from `H5Dget_chunk_info_by_coord` to get file offsets:
+/// the file's userblock before libhdf5 1.14.4, which left it out (HDF5 issue 3003).
+pub(crate) fn chunk_address_base(file: hid_t) -> Result<u64, H5Error> {
+    sync(|| {
+        // SAFETY: plain out-parameters; valid ids, closed by `Id`.
+        unsafe {
+            let (mut maj, mut min, mut rel) = (0, 0, 0);
+            check(
+                h5::H5get_libversion(&mut maj, &mut min, &mut rel),
+                "H5get_libversion",
+            )?;
+            if (maj, min, rel) >= (1, 14, 4) {
+                return Ok(0);
+            }
+            let fcpl = valid(
+                hdf5_sys::h5f::H5Fget_create_plist(file),
+                "H5Fget_create_plist",
+            )?;
+            let mut ub: hsize_t = 0;
+            check(h5p::H5Pget_userblock(fcpl.0, &mut ub), "H5Pget_userblock")?;
+            Ok(ub)
+        }
     })
 }
 

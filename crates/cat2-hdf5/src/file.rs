@@ -53,6 +53,9 @@ pub struct H5File {
     /// can only be seen anew once every handle of the old version is closed.
     h5: RwLock<Option<hdf5::File>>,
     raw: std::fs::File,
+    /// Added to libhdf5's chunk addresses to get file offsets (see
+    /// [`crate::ffi::chunk_address_base`]).
+    chunk_base: u64,
 }
 
 impl H5File {
@@ -68,17 +71,28 @@ impl H5File {
             path: path.into(),
             reason: format!("not an HDF5 file libhdf5 can open: {e}"),
         })?;
+        let chunk_base =
+            crate::ffi::chunk_address_base(h5.id()).map_err(|e| FormatError::BadMetadata {
+                path: path.into(),
+                reason: e.0,
+            })?;
         Ok(Self {
             path: path.into(),
             stat,
             h5: RwLock::new(Some(h5)),
             raw,
+            chunk_base,
         })
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file offset of a chunk libhdf5 places at `addr`.
+    pub(crate) fn chunk_offset(&self, addr: u64) -> u64 {
+        addr.saturating_add(self.chunk_base)
     }
 
     /// The file's identity when it was opened.

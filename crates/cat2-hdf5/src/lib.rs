@@ -107,7 +107,12 @@ pub fn open_root(path: &Path) -> Result<Root, FormatError> {
             Err(FormatError::BadMetadata { reason, .. }) => {
                 tracing::warn!(dataset = %name, %reason, "skipping HDF5 dataset that cannot be represented");
             }
-            Err(e) => return Err(e),
+            // The file changed while it was read: the whole version is void.
+            Err(e @ FormatError::Changed { .. }) => return Err(e),
+            // One damaged dataset does not take the others down.
+            Err(e) => {
+                tracing::warn!(dataset = %name, error = %e, "skipping HDF5 dataset that cannot be read")
+            }
         }
     }
     Ok(Root {

@@ -1,7 +1,8 @@
 //! Which datasets an HDF5 file holds, in Caterva2 0.2.0's order (h5py's `visititems`: by
-//! name, depth first, each object once through its hard links), plus the datasets reachable
-//! only through soft links inside the file (followed once: no cycles). External links may
-//! point anywhere: they are logged, never followed.
+//! name, depth first, each object once through its hard links, so no cycles). A soft link
+//! inside the file names an object that has a hard link too: that object is listed once, under
+//! its own path. External links may point anywhere: they are logged, never followed (nor are
+//! soft links, which could lead through one).
 
 use std::collections::HashSet;
 
@@ -36,26 +37,8 @@ pub(crate) fn tree(root: &Group) -> Tree {
         w.seen.insert(format!("{:?}", info.token));
     }
     w.group(root, "", 0);
-    // Soft links, once the hard-linked tree is known: only targets not seen yet are added,
-    // under the link's path; a group reached so is walked the same way.
-    let mut i = 0;
-    while i < w.soft.len() {
-        let path = w.soft[i].clone();
-        i += 1;
-        match root.loc_info_by_name(&path) {
-            Ok(info) if w.seen.insert(format!("{:?}", info.token)) => match info.loc_type {
-                LocationType::Dataset => w.found.push(path),
-                LocationType::Group => {
-                    if let Ok(g) = root.group(&path) {
-                        w.groups.push(path.clone());
-                        w.group(&g, &path, path.matches('/').count() + 1);
-                    }
-                }
-                _ => {}
-            },
-            Ok(_) => {}
-            Err(e) => tracing::warn!(link = %path, error = %e, "dangling soft link, skipped"),
-        }
+    for link in &w.soft {
+        tracing::debug!(%link, "soft link: its target is listed under its own path");
     }
     Tree {
         datasets: w.found,

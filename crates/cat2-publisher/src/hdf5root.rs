@@ -20,6 +20,8 @@ pub(crate) struct H5Watch {
     pending: Option<FileStat>,
     /// The stat whose open failed (reported once).
     failed: Option<FileStat>,
+    /// Whether a version was ever opened (later changes wait one rescan to settle).
+    opened: bool,
 }
 
 impl H5Watch {
@@ -29,6 +31,7 @@ impl H5Watch {
             current: None,
             pending: None,
             failed: None,
+            opened: false,
         }
     }
 
@@ -46,7 +49,7 @@ impl H5Watch {
         if self.current.as_ref().is_some_and(|c| c.stat() == stat) || self.failed == Some(stat) {
             return Vec::new();
         }
-        if self.current.is_some() && self.pending != Some(stat) {
+        if self.opened && self.pending != Some(stat) {
             self.pending = Some(stat);
             return Vec::new();
         }
@@ -66,6 +69,7 @@ impl H5Watch {
         match cat2_hdf5::open_root(&self.path) {
             Ok(root) => {
                 self.failed = None;
+                self.opened = true;
                 let entries = root
                     .datasets
                     .into_iter()

@@ -2,29 +2,32 @@
 //! Blosc2 frames, as hdf5plugin writes them): frames opened at an offset, chunks compressed
 //! with given parameters, one-chunk frames, and `b2nd` metalayers.
 
-use std::path::Path;
 use std::ptr::{self, NonNull};
 
 use blosc2_rs_sys as sys;
 
-use super::{Schunk, cpath, init, libc_free, new_schunk, raw_cparams};
+use super::{Schunk, init, libc_free, new_schunk, raw_cparams};
 use crate::FormatError;
 use crate::chunk::HEADER_LEN;
 use cat2_proto::meta::{CParams, Layer};
 
 impl Schunk {
-    /// Opens the frame starting at `offset` of the file at `path`. The caller checks the
-    /// frame's structure first ([`crate::frame::Frame::open_region`]): c-blosc2 trusts it.
-    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self, FormatError> {
+    /// Parses a frame held in memory (copied: the super-chunk owns its bytes). The caller
+    /// checks the frame's structure first: c-blosc2 trusts it.
+    pub(crate) fn from_buffer(bytes: &[u8]) -> Result<Self, FormatError> {
         init();
-        let c = cpath(path)?;
-        let off =
-            i64::try_from(offset).map_err(|_| FormatError::NotBlosc2 { path: path.into() })?;
-        // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
-        let raw = unsafe { sys::blosc2_schunk_open_offset(c.as_ptr(), off) };
+        let len = i64::try_from(bytes.len()).map_err(|_| FormatError::TooLarge {
+            bytes: bytes.len() as u64,
+            what: "a frame",
+        })?;
+        // SAFETY: `bytes` is valid for `len` bytes; with `copy` c-blosc2 keeps its own copy and
+        // never writes through the pointer.
+        let raw = unsafe { sys::blosc2_schunk_from_buffer(bytes.as_ptr().cast_mut(), len, true) };
         NonNull::new(raw)
             .map(Schunk)
-            .ok_or_else(|| FormatError::NotBlosc2 { path: path.into() })
+            .ok_or_else(|| FormatError::NotBlosc2 {
+                path: "(embedded frame)".into(),
+            })
     }
 
     fn append_chunk(&mut self, chunk: &[u8]) -> Result<(), FormatError> {
