@@ -67,10 +67,15 @@ impl H5File {
     pub fn open(path: &Path) -> Result<Self, FormatError> {
         let raw = std::fs::File::open(path).map_err(FormatError::from_io(path))?;
         let stat = FileStat::from_meta(&raw.metadata().map_err(FormatError::from_io(path))?);
-        let h5 = hdf5::File::open(path).map_err(|e| FormatError::BadMetadata {
-            path: path.into(),
-            reason: format!("not an HDF5 file libhdf5 can open: {e}"),
-        })?;
+        // Without libhdf5's file lock: a reader's shared lock would keep writers (h5py's "r+")
+        // out of the file it serves; changes are found by their etags instead.
+        let h5 = hdf5::File::with_options()
+            .with_fapl(|p| p.file_locking(false))
+            .open(path)
+            .map_err(|e| FormatError::BadMetadata {
+                path: path.into(),
+                reason: format!("not an HDF5 file libhdf5 can open: {e}"),
+            })?;
         let chunk_base =
             crate::ffi::chunk_address_base(h5.id()).map_err(|e| FormatError::BadMetadata {
                 path: path.into(),
