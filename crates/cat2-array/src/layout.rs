@@ -164,6 +164,15 @@ impl ChunkLayout {
         unlinear(nchunk, &self.grid())
     }
 
+    /// Item coordinates where chunk `nchunk` starts.
+    pub fn chunk_start(&self, nchunk: u64) -> Vec<u64> {
+        self.chunk_coords(nchunk)
+            .iter()
+            .zip(&self.chunks)
+            .map(|(c, s)| c * s)
+            .collect()
+    }
+
     /// Copies the part of `sel` that chunk `nchunk` holds from the decompressed `chunk` into
     /// `out`, a C-order buffer of `sel`'s extent.
     ///
@@ -270,22 +279,7 @@ impl ChunkLayout {
         array: &[u8],
         chunk: &mut [u8],
     ) -> Result<(), LayoutError> {
-        let all = Selection::all(&self.shape);
-        self.for_each_run(nchunk, &all, |src, dst, len| {
-            let from = array.get(dst..dst + len).ok_or(LayoutError::Buffer {
-                needed: dst + len,
-                got: array.len(),
-            })?;
-            let got = chunk.len();
-            chunk
-                .get_mut(src..src + len)
-                .ok_or(LayoutError::Buffer {
-                    needed: src + len,
-                    got,
-                })?
-                .copy_from_slice(from);
-            Ok(())
-        })
+        self.copy_selection_to_chunk(nchunk, &Selection::all(&self.shape), array, chunk)
     }
 
     /// Fills the decompressed chunk `nchunk` (`chunk`) with the part of `sel` it holds, from

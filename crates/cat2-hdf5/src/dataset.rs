@@ -210,7 +210,7 @@ fn blosc2_plan(
     let chunk_bytes = probe.chunk_nitems() * itemsize as u64;
     // The first stored chunk among the first few (sparse datasets may have none there).
     for n in 0..probe.nchunks().min(PROBE_CHUNKS) {
-        let start = chunk_start(&probe, n);
+        let start = probe.chunk_start(n);
         let Some(loc) = ffi::chunk_location(ds.id(), &start).map_err(|e| skip(e.0))? else {
             continue;
         };
@@ -272,16 +272,6 @@ fn blosc2_plan(
     Ok((Plan::Recompress, blocks, cp))
 }
 
-/// Element coordinates where chunk `n` starts.
-fn chunk_start(layout: &ChunkLayout, n: u64) -> Vec<u64> {
-    layout
-        .chunk_coords(n)
-        .iter()
-        .zip(layout.chunks())
-        .map(|(c, s)| c * s)
-        .collect()
-}
-
 /// The dataset's attributes as vlmeta, in name order; those that cannot be packed are logged
 /// and skipped.
 fn attributes(ds: &hdf5::Dataset, name: &str) -> Vec<Layer> {
@@ -334,7 +324,7 @@ impl H5Dataset {
 
     /// The box of chunk `n` inside the array: where it starts, and its extent.
     fn region(&self, n: u64) -> (Vec<u64>, Vec<u64>) {
-        let start = chunk_start(&self.layout, n);
+        let start = self.layout.chunk_start(n);
         let count = start
             .iter()
             .zip(self.layout.chunks())

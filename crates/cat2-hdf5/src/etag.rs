@@ -25,12 +25,7 @@ pub(crate) fn of(src: &H5Dataset, ds: &hdf5::Dataset, meta: &Meta) -> Result<Str
         Layout::Chunked => {
             let layout = src.layout();
             for n in 0..layout.nchunks() {
-                let start: Vec<u64> = layout
-                    .chunk_coords(n)
-                    .iter()
-                    .zip(layout.chunks())
-                    .map(|(c, s)| c * s)
-                    .collect();
+                let start = layout.chunk_start(n);
                 let loc = ffi::chunk_location(ds.id(), &start).map_err(|e| bad(src, e.0))?;
                 match loc {
                     None => h.update(b"unallocated"),

@@ -101,12 +101,7 @@ fn write_all(ds: &hdf5::Dataset, l: &Blosc2Layout, data: &[u8]) -> Result<(), Fo
         let mut chunk = vec![0u8; layout.chunk_nitems() as usize * itemsize];
         layout.copy_to_chunk(n, data, &mut chunk)?;
         let raw = embedded::compress_chunk(&chunk, &l.cparams)?;
-        let start: Vec<u64> = layout
-            .chunk_coords(n)
-            .iter()
-            .zip(&l.chunks)
-            .map(|(c, s)| c * s)
-            .collect();
+        let start: Vec<u64> = layout.chunk_start(n);
         write::write_chunk(ds, l, &start, &raw)?;
     }
     Ok(())

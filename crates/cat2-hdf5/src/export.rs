@@ -12,16 +12,8 @@ use cat2_array::{ChunkLayout, DType, Selection};
 use cat2_format::{CParams, Dataset, FormatError, Kind, embedded};
 use hdf5::types::{CompoundField, CompoundType, FloatSize, IntSize, TypeDescriptor};
 
+use crate::Converted;
 use crate::write::{self, Blosc2Layout};
-
-/// What an export did.
-#[derive(Debug, Default)]
-pub struct Exported {
-    /// Datasets written.
-    pub written: usize,
-    /// Entries that failed (named, with the reason).
-    pub failed: Vec<(String, String)>,
-}
 
 fn bad(what: &str, reason: impl Into<String>) -> FormatError {
     FormatError::BadMetadata {
@@ -39,30 +31,22 @@ fn h5(what: &str) -> impl Fn(hdf5::Error) -> FormatError + '_ {
 ///
 /// # Errors
 /// When `dst` exists or cannot be created, or `src` is not a directory. Failures of single
-/// entries are reported in [`Exported::failed`].
+/// entries are reported in [`Converted::failed`].
 pub fn export(
     src: &Path,
     dst: &Path,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Exported, FormatError> {
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Converted, FormatError> {
     hdf5::silence_errors(true);
     if !src.is_dir() {
         return Err(bad(&src.display().to_string(), "not a directory"));
     }
-    if dst.exists() {
-        return Err(FormatError::Io {
-            path: dst.into(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "the target HDF5 file must not exist",
-            ),
-        });
-    }
+    crate::must_not_exist(dst, "HDF5 file")?;
     let mut leaves = Vec::new();
     let mut dirs = Vec::new();
     walk(src, "", &mut dirs, &mut leaves, 0);
     let mut opened = Vec::new();
-    let mut out = Exported::default();
+    let mut out = Converted::default();
     for (rel, path) in leaves {
         match open_leaf(&path) {
             Ok(ds) => opened.push((rel, ds)),
@@ -301,12 +285,7 @@ fn export_array(
             itemsize,
         )?;
         for n in 0..ds.nchunks() {
-            let start: Vec<u64> = layout
-                .chunk_coords(n)
-                .iter()
-                .zip(&a.chunks)
-                .map(|(c, s)| c * s)
-                .collect();
+            let start: Vec<u64> = layout.chunk_start(n);
             ds.raw_chunk_into(n, &mut buf)?;
             if verbatim {
                 write::write_chunk(&h, &l, &start, &buf)?;

@@ -8,35 +8,20 @@ use std::path::{Path, PathBuf};
 
 use cat2_format::{CacheFile, FormatError};
 
-/// What an import did.
-#[derive(Debug, Default)]
-pub struct Imported {
-    /// Datasets written.
-    pub written: usize,
-    /// Datasets that failed (named, with the reason).
-    pub failed: Vec<(String, String)>,
-}
+use crate::Converted;
 
 /// Converts the HDF5 file `src` into the new root directory `dst`, calling `progress(done,
 /// total)` in chunks.
 ///
 /// # Errors
 /// When `dst` exists or cannot be created, or `src` cannot be opened. Failures of single
-/// datasets are reported in [`Imported::failed`].
+/// datasets are reported in [`Converted::failed`].
 pub fn import(
     src: &Path,
     dst: &Path,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Imported, FormatError> {
-    if dst.exists() {
-        return Err(FormatError::Io {
-            path: dst.into(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "the target root directory must not exist",
-            ),
-        });
-    }
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Converted, FormatError> {
+    crate::must_not_exist(dst, "root directory")?;
     let root = crate::open_root(src)?;
     std::fs::create_dir_all(dst).map_err(FormatError::from_io(dst))?;
     for g in &root.groups {
@@ -45,7 +30,7 @@ pub fn import(
     }
     let total: u64 = root.datasets.iter().map(|d| d.dataset.nchunks()).sum();
     let mut done = 0;
-    let mut out = Imported::default();
+    let mut out = Converted::default();
     for d in &root.datasets {
         let path = dst.join(&d.path);
         match write_one(&d.dataset, &path, &mut |n| progress(done + n, total)) {

@@ -33,16 +33,71 @@ use cat2_format::{Dataset, FormatError};
 
 pub use file::{FileStat, H5File};
 
-/// A progress bar on stderr for the tools (hidden when stderr is not a terminal).
-pub fn progress_bar(unit: &str) -> indicatif::ProgressBar {
+/// What a conversion (`cat2import`, `cat2export`) did.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// Datasets written.
+    pub written: usize,
+    /// Entries that failed, named, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The error for a conversion target that exists already.
+pub(crate) fn must_not_exist(path: &Path, what: &str) -> Result<(), FormatError> {
+    if path.exists() {
+        return Err(FormatError::Io {
+            path: path.into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("the target {what} must not exist"),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The `main` of a conversion tool: runs `convert` with a progress bar on stderr (in chunks),
+/// then reports on stderr; failure (of the whole or of any entry) is a non-zero exit.
+pub fn tool_main(
+    tool: &str,
+    target: &Path,
+    convert: impl FnOnce(&mut dyn FnMut(u64, u64)) -> Result<Converted, FormatError>,
+) -> std::process::ExitCode {
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    let style = indicatif::ProgressStyle::with_template(&format!(
-        "{{bar:40}} {{pos}}/{{len}} {unit} ({{eta}} left)"
-    ))
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} chunks ({eta} left)")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
-    bar
+    let result = convert(&mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(r) if r.failed.is_empty() => {
+            eprintln!(
+                "{tool}: {} datasets written to {}",
+                r.written,
+                target.display()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            for (name, why) in &r.failed {
+                eprintln!("{tool}: {name}: {why}");
+            }
+            eprintln!(
+                "{tool}: {} datasets written, {} failed",
+                r.written,
+                r.failed.len()
+            );
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Whether libhdf5 recognises the file at `path` as HDF5, whatever its extension.
