@@ -36,6 +36,17 @@ pub trait ChunkSource: Send + Sync {
     /// # Errors
     /// [`FormatError::Unreadable`] naming the chunk and why it cannot be made.
     fn chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError>;
+
+    /// Block `block` of chunk `nchunk` as a one-block chunk and its uncompressed size, made
+    /// without the rest of the chunk; `None` (the default) when only whole chunks are made (the
+    /// block is then cut out of one).
+    ///
+    /// # Errors
+    /// As [`ChunkSource::chunk_into`].
+    fn block(&self, nchunk: u64, block: u64) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        let _ = (nchunk, block);
+        Ok(None)
+    }
 }
 
 impl std::fmt::Debug for Dataset {
@@ -214,6 +225,9 @@ impl Dataset {
             Source::File(_) => Ok(None),
             // Made whole anyway: cut the block out of it (small reads still move little).
             Source::External(s) => {
+                if let Some(one) = s.block(nchunk, block)? {
+                    return Ok(Some(one));
+                }
                 let mut raw = Vec::new();
                 s.chunk_into(nchunk, &mut raw)?;
                 let read = |o: u64, l: usize| {

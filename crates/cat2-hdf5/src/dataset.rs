@@ -13,27 +13,29 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cat2_array::{ChunkLayout, Selection};
+use cat2_array::ChunkLayout;
 use cat2_format::embedded::{self, EmbeddedFrame};
-use cat2_format::{CParams, ChunkSource, FormatError, Kind, Layer, Meta};
+use cat2_format::{CParams, FormatError, Kind, Layer, Meta};
 use cat2_proto::meta::ArrayMeta;
 use hdf5::Extents;
 use hdf5::filters::Filter;
 
 use crate::H5File;
+
+mod make;
 use crate::ffi::{self, BLOSC2_FILTER};
 use crate::types::numpy_dtype;
 
 /// Largest HDF5 chunk served (each request makes one whole in memory).
 const MAX_CHUNK_BYTES: u64 = 256 << 20;
 /// Most bytes a one-chunk Blosc2 frame may add to its chunk (header, index, trailer).
-const MAX_FRAME_OVERHEAD: u64 = 1 << 20;
+pub(crate) const MAX_FRAME_OVERHEAD: u64 = 1 << 20;
 /// Stored chunks looked at to find the Blosc2 parameters of a dataset.
 const PROBE_CHUNKS: u64 = 4096;
 
 /// How the chunks of a dataset are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
+pub(crate) enum Plan {
     /// libhdf5 reads each chunk's box; we compress it.
     Convert,
     /// Each HDF5 chunk is a one-chunk Blosc2 frame whose chunk fits as it is.
@@ -43,17 +45,28 @@ enum Plan {
     Recompress,
 }
 
-/// A dataset of an open HDF5 file, ready to make its chunks.
+/// A dataset of an open HDF5 file, ready to make its chunks (shared with the chunk makers).
+#[derive(Debug, Clone)]
+pub(crate) struct H5Dataset(pub(crate) Arc<Inner>);
+
+impl std::ops::Deref for H5Dataset {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// What an [`H5Dataset`] knows.
 #[derive(Debug)]
-pub(crate) struct H5Dataset {
-    file: Arc<H5File>,
-    name: String,
-    label: PathBuf,
-    plan: Plan,
-    layout: ChunkLayout,
-    cparams: CParams,
+pub(crate) struct Inner {
+    pub(crate) file: Arc<H5File>,
+    pub(crate) name: String,
+    pub(crate) label: PathBuf,
+    pub(crate) plan: Plan,
+    pub(crate) layout: ChunkLayout,
+    pub(crate) cparams: CParams,
     /// One item of fill value, in the file type (zeros when undefined).
-    fill: Vec<u8>,
+    pub(crate) fill: Vec<u8>,
 }
 
 /// What describing a dataset gives: the chunk maker, its metadata and its etag.
@@ -160,7 +173,7 @@ pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, Form
             vlmeta: attributes(&ds, name),
         };
         meta.validate().map_err(|e| skip(e.to_string()))?;
-        let source = H5Dataset {
+        let source = H5Dataset(Arc::new(Inner {
             file: file.clone(),
             name: name.to_owned(),
             label: file.path().join(name),
@@ -168,7 +181,7 @@ pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, Form
             layout,
             cparams,
             fill,
-        };
+        }));
         let etag = crate::etag::of(&source, &ds, &meta)?;
         Ok(Described { source, meta, etag })
     })
@@ -295,232 +308,4 @@ fn attributes(ds: &hdf5::Dataset, name: &str) -> Vec<Layer> {
         }
     }
     out
-}
-
-impl H5Dataset {
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub(crate) fn file(&self) -> &Arc<H5File> {
-        &self.file
-    }
-
-    pub(crate) fn fill(&self) -> &[u8] {
-        &self.fill
-    }
-
-    pub(crate) fn layout(&self) -> &ChunkLayout {
-        &self.layout
-    }
-
-    fn unreadable(&self, n: u64, reason: impl Into<String>) -> FormatError {
-        FormatError::Unreadable {
-            path: self.label.clone(),
-            nchunk: n,
-            reason: reason.into(),
-        }
-    }
-
-    /// The box of chunk `n` inside the array: where it starts, and its extent.
-    fn region(&self, n: u64) -> (Vec<u64>, Vec<u64>) {
-        let start = self.layout.chunk_start(n);
-        let count = start
-            .iter()
-            .zip(self.layout.chunks())
-            .zip(self.layout.shape())
-            .map(|((s, c), d)| (*c).min(d - s))
-            .collect();
-        (start, count)
-    }
-
-    /// Lays the C-order `data` of chunk `n`'s box out in blocks (zero padding) and
-    /// compresses it.
-    fn pack(
-        &self,
-        n: u64,
-        start: &[u64],
-        count: &[u64],
-        data: &[u8],
-    ) -> Result<Vec<u8>, FormatError> {
-        let itemsize = self.layout.itemsize();
-        let mut chunk = vec![0u8; self.layout.chunk_nitems() as usize * itemsize];
-        let ranges = start.iter().zip(count).map(|(s, c)| *s..s + c).collect();
-        let sel = Selection::from_ranges(ranges, self.layout.shape())?;
-        self.layout
-            .copy_selection_to_chunk(n, &sel, data, &mut chunk)?;
-        embedded::compress_chunk(&chunk, &self.cparams)
-    }
-
-    fn convert(&self, n: u64) -> Result<Vec<u8>, FormatError> {
-        let (start, count) = self.region(n);
-        let bytes = count.iter().product::<u64>() as usize * self.layout.itemsize();
-        let mut data = vec![0u8; bytes];
-        let start_arg: &[u64] = &start;
-        self.file.with(|h5| {
-            let ds = h5
-                .dataset(&self.name)
-                .map_err(|e| self.unreadable(n, e.to_string()))?;
-            ffi::read_region(ds.id(), start_arg, &count, &mut data)
-                .map_err(|e| self.unreadable(n, format!("{} (a filter missing or failing?)", e.0)))
-        })?;
-        self.pack(n, &start, &count, &data)
-    }
-
-    fn fill_chunk(&self, n: u64) -> Result<Vec<u8>, FormatError> {
-        let (start, count) = self.region(n);
-        let items = count.iter().product::<u64>() as usize;
-        self.pack(n, &start, &count, &self.fill.repeat(items))
-    }
-
-    /// A whole HDF5 chunk (its full chunk shape, C order) cut to the part inside the array.
-    fn pack_full(&self, n: u64, full: &[u8]) -> Result<Vec<u8>, FormatError> {
-        let (start, count) = self.region(n);
-        let itemsize = self.layout.itemsize();
-        let dims = self.layout.chunks();
-        let want = dims.iter().product::<u64>() as usize * itemsize;
-        if full.len() < want {
-            return Err(self.unreadable(n, "stored chunk is shorter than its shape"));
-        }
-        let clipped = clip(full, dims, &count, itemsize);
-        self.pack(n, &start, &count, &clipped)
-    }
-
-    fn blosc2(&self, n: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
-        let (start, _) = self.region(n);
-        let loc = self.file.with(|h5| {
-            let ds = h5
-                .dataset(&self.name)
-                .map_err(|e| self.unreadable(n, e.to_string()))?;
-            ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
-        })?;
-        let Some(loc) = loc else {
-            *buf = self.fill_chunk(n)?;
-            return Ok(());
-        };
-        let itemsize = self.layout.itemsize();
-        let full_bytes = self.layout.chunks().iter().product::<u64>() * itemsize as u64;
-        let at = self.file.chunk_offset(loc.addr);
-        if loc.filter_mask & 1 != 0 {
-            // The filter was skipped for this chunk: its bytes are the plain items.
-            if loc.size != full_bytes {
-                return Err(self.unreadable(n, "an unfiltered chunk of the wrong size"));
-            }
-            let mut raw = vec![0u8; loc.size as usize];
-            self.file.pread(&mut raw, at)?;
-            *buf = self.pack_full(n, &raw)?;
-            return Ok(());
-        }
-        if loc.size > full_bytes + MAX_FRAME_OVERHEAD {
-            return Err(
-                self.unreadable(n, "a stored chunk larger than a Blosc2 frame of it can be")
-            );
-        }
-        let frame = EmbeddedFrame::open(self.file.path(), self.file.raw_clone()?, at, loc.size)
-            .map_err(|_| self.unreadable(n, "the stored chunk is not a Blosc2 frame"))?;
-        if frame.nchunks() != 1 {
-            return Err(self.unreadable(n, "the stored frame does not hold exactly one chunk"));
-        }
-        let expected = self.layout.chunk_nitems() as usize * itemsize;
-        if !frame.chunk_into(0, buf)? {
-            // c-blosc2 stores all-zero (or all-NaN) chunks as a mark, not as bytes.
-            return match frame.special(0) {
-                Some(s @ (1 | 2)) => {
-                    let nbytes = i32::try_from(expected).map_err(|_| self.unreadable(n, "size"))?;
-                    *buf = embedded::special_chunk(s, nbytes, self.cparams.typesize)?;
-                    self.file.check_unchanged()
-                }
-                _ => {
-                    *buf = self.fill_chunk(n)?;
-                    self.file.check_unchanged()
-                }
-            };
-        }
-        self.file.check_unchanged()?;
-        let h = cat2_format::chunk::ChunkHeader::parse(n, buf)?;
-        if self.plan == Plan::Verbatim {
-            let ts = if self.cparams.typesize > 255 {
-                1
-            } else {
-                self.cparams.typesize
-            };
-            if h.nbytes as usize == expected
-                && h.blocksize == self.cparams.blocksize
-                && i32::from(h.typesize) == ts
-            {
-                return Ok(());
-            }
-            if self.layout.shape().len() > 1 {
-                return Err(self.unreadable(
-                    n,
-                    "written with other Blosc2 parameters than the dataset's first chunk",
-                ));
-            }
-        }
-        // A 1-d super-chunk frame's chunk: the plain items of the whole HDF5 chunk.
-        if u64::try_from(h.nbytes).ok() != Some(full_bytes) {
-            return Err(self.unreadable(n, "a stored chunk of the wrong size"));
-        }
-        let full = cat2_format::chunk::decompress_standalone(buf)
-            .map_err(|e| self.unreadable(n, e.to_string()))?;
-        *buf = self.pack_full(n, &full)?;
-        Ok(())
-    }
-}
-
-/// The sub-box `count` at the origin of a C-order box `dims`.
-fn clip(full: &[u8], dims: &[u64], count: &[u64], itemsize: usize) -> Vec<u8> {
-    if dims == count {
-        return full[..count.iter().product::<u64>() as usize * itemsize].to_vec();
-    }
-    let nd = dims.len();
-    let row = count[nd - 1] as usize * itemsize;
-    let mut out = Vec::with_capacity(count.iter().product::<u64>() as usize * itemsize);
-    let outer: Vec<u64> = count[..nd - 1].to_vec();
-    let mut idx = vec![0u64; nd - 1];
-    let nrows: u64 = outer.iter().product();
-    for _ in 0..nrows {
-        let mut off = 0u64;
-        for (i, v) in idx.iter().enumerate() {
-            off = off * dims[i] + v;
-        }
-        let at = (off * dims[nd - 1]) as usize * itemsize;
-        out.extend_from_slice(&full[at..at + row]);
-        for i in (0..idx.len()).rev() {
-            idx[i] += 1;
-            if idx[i] < outer[i] {
-                break;
-            }
-            idx[i] = 0;
-        }
-    }
-    out
-}
-
-impl ChunkSource for H5Dataset {
-    fn chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
-        let nchunks = self.layout.nchunks();
-        if nchunk >= nchunks {
-            return Err(FormatError::NoSuchChunk { nchunk, nchunks });
-        }
-        match self.plan {
-            Plan::Convert => *buf = self.convert(nchunk)?,
-            Plan::Verbatim | Plan::Recompress => self.blosc2(nchunk, buf)?,
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clip;
-
-    #[test]
-    fn clips_boxes() {
-        let full: Vec<u8> = (0..12).collect();
-        assert_eq!(clip(&full, &[3, 4], &[2, 3], 1), [0, 1, 2, 4, 5, 6]);
-        assert_eq!(clip(&full, &[12], &[5], 1), [0, 1, 2, 3, 4]);
-        assert_eq!(clip(&full, &[2, 3], &[1, 2], 2), [0, 1, 2, 3]);
-        assert_eq!(clip(&full, &[3, 4], &[3, 4], 1), full);
-    }
 }

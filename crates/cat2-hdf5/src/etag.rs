@@ -9,7 +9,7 @@ use cat2_format::{FormatError, Meta};
 use hdf5::dataset::Layout;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::dataset::H5Dataset;
+use crate::dataset::Inner as H5Dataset;
 use crate::ffi;
 
 /// Bytes hashed per read.

@@ -22,6 +22,7 @@ pub mod export;
 mod ffi;
 mod file;
 pub mod import;
+mod pool;
 mod types;
 mod walk;
 mod write;

@@ -1,0 +1,370 @@
+//! Making the chunks of an HDF5 dataset (see the parent module), on the chunk makers'
+//! threads ([`crate::pool`]).
+
+use std::sync::Arc;
+
+use cat2_array::{ChunkLayout, Selection};
+use cat2_format::embedded::{self, EmbeddedFrame};
+use cat2_format::{ChunkSource, FormatError};
+
+use super::{H5Dataset, Inner, MAX_FRAME_OVERHEAD, Plan};
+use crate::{H5File, ffi};
+
+impl Inner {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn file(&self) -> &Arc<H5File> {
+        &self.file
+    }
+
+    pub(crate) fn fill(&self) -> &[u8] {
+        &self.fill
+    }
+
+    pub(crate) fn layout(&self) -> &ChunkLayout {
+        &self.layout
+    }
+
+    fn unreadable(&self, n: u64, reason: impl Into<String>) -> FormatError {
+        FormatError::Unreadable {
+            path: self.label.clone(),
+            nchunk: n,
+            reason: reason.into(),
+        }
+    }
+
+    /// The box of chunk `n` inside the array: where it starts, and its extent.
+    fn region(&self, n: u64) -> (Vec<u64>, Vec<u64>) {
+        let start = self.layout.chunk_start(n);
+        let count = start
+            .iter()
+            .zip(self.layout.chunks())
+            .zip(self.layout.shape())
+            .map(|((s, c), d)| (*c).min(d - s))
+            .collect();
+        (start, count)
+    }
+
+    /// Lays the C-order `data` of chunk `n`'s box out in blocks (zero padding) and
+    /// compresses it.
+    fn pack(
+        &self,
+        n: u64,
+        start: &[u64],
+        count: &[u64],
+        data: &[u8],
+    ) -> Result<Vec<u8>, FormatError> {
+        let itemsize = self.layout.itemsize();
+        let mut chunk = vec![0u8; self.layout.chunk_nitems() as usize * itemsize];
+        let ranges = start.iter().zip(count).map(|(s, c)| *s..s + c).collect();
+        let sel = Selection::from_ranges(ranges, self.layout.shape())?;
+        self.layout
+            .copy_selection_to_chunk(n, &sel, data, &mut chunk)?;
+        embedded::compress_chunk(&chunk, &self.cparams)
+    }
+
+    fn convert(&self, n: u64) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let bytes = count.iter().product::<u64>() as usize * self.layout.itemsize();
+        let mut data = vec![0u8; bytes];
+        let start_arg: &[u64] = &start;
+        self.file.with(|h5| {
+            let ds = h5
+                .dataset(&self.name)
+                .map_err(|e| self.unreadable(n, e.to_string()))?;
+            ffi::read_region(ds.id(), start_arg, &count, &mut data)
+                .map_err(|e| self.unreadable(n, format!("{} (a filter missing or failing?)", e.0)))
+        })?;
+        self.pack(n, &start, &count, &data)
+    }
+
+    fn fill_chunk(&self, n: u64) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let items = count.iter().product::<u64>() as usize;
+        self.pack(n, &start, &count, &self.fill.repeat(items))
+    }
+
+    /// A whole HDF5 chunk (its full chunk shape, C order) cut to the part inside the array.
+    fn pack_full(&self, n: u64, full: &[u8]) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let itemsize = self.layout.itemsize();
+        let dims = self.layout.chunks();
+        let want = dims.iter().product::<u64>() as usize * itemsize;
+        if full.len() < want {
+            return Err(self.unreadable(n, "stored chunk is shorter than its shape"));
+        }
+        let clipped = clip(full, dims, &count, itemsize);
+        self.pack(n, &start, &count, &clipped)
+    }
+
+    fn blosc2(&self, n: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        let (start, _) = self.region(n);
+        let loc = self.file.with(|h5| {
+            let ds = h5
+                .dataset(&self.name)
+                .map_err(|e| self.unreadable(n, e.to_string()))?;
+            ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
+        })?;
+        let Some(loc) = loc else {
+            *buf = self.fill_chunk(n)?;
+            return Ok(());
+        };
+        let itemsize = self.layout.itemsize();
+        let full_bytes = self.layout.chunks().iter().product::<u64>() * itemsize as u64;
+        let at = self.file.chunk_offset(loc.addr);
+        if loc.filter_mask & 1 != 0 {
+            // The filter was skipped for this chunk: its bytes are the plain items.
+            if loc.size != full_bytes {
+                return Err(self.unreadable(n, "an unfiltered chunk of the wrong size"));
+            }
+            let mut raw = vec![0u8; loc.size as usize];
+            self.file.pread(&mut raw, at)?;
+            *buf = self.pack_full(n, &raw)?;
+            return Ok(());
+        }
+        if loc.size > full_bytes + MAX_FRAME_OVERHEAD {
+            return Err(
+                self.unreadable(n, "a stored chunk larger than a Blosc2 frame of it can be")
+            );
+        }
+        let frame = EmbeddedFrame::open(self.file.path(), self.file.raw_clone()?, at, loc.size)
+            .map_err(|_| self.unreadable(n, "the stored chunk is not a Blosc2 frame"))?;
+        if frame.nchunks() != 1 {
+            return Err(self.unreadable(n, "the stored frame does not hold exactly one chunk"));
+        }
+        let expected = self.layout.chunk_nitems() as usize * itemsize;
+        if !frame.chunk_into(0, buf)? {
+            // c-blosc2 stores all-zero (or all-NaN) chunks as a mark, not as bytes.
+            return match frame.special(0) {
+                Some(s @ (1 | 2)) => {
+                    let nbytes = i32::try_from(expected).map_err(|_| self.unreadable(n, "size"))?;
+                    *buf = embedded::special_chunk(s, nbytes, self.cparams.typesize)?;
+                    self.file.check_unchanged()
+                }
+                _ => {
+                    *buf = self.fill_chunk(n)?;
+                    self.file.check_unchanged()
+                }
+            };
+        }
+        self.file.check_unchanged()?;
+        let h = cat2_format::chunk::ChunkHeader::parse(n, buf)?;
+        if self.plan == Plan::Verbatim {
+            let ts = if self.cparams.typesize > 255 {
+                1
+            } else {
+                self.cparams.typesize
+            };
+            if h.nbytes as usize == expected
+                && h.blocksize == self.cparams.blocksize
+                && i32::from(h.typesize) == ts
+            {
+                return Ok(());
+            }
+            if self.layout.shape().len() > 1 {
+                return Err(self.unreadable(
+                    n,
+                    "written with other Blosc2 parameters than the dataset's first chunk",
+                ));
+            }
+        }
+        // A 1-d super-chunk frame's chunk: the plain items of the whole HDF5 chunk.
+        if u64::try_from(h.nbytes).ok() != Some(full_bytes) {
+            return Err(self.unreadable(n, "a stored chunk of the wrong size"));
+        }
+        let full = cat2_format::chunk::decompress_standalone(buf)
+            .map_err(|e| self.unreadable(n, e.to_string()))?;
+        *buf = self.pack_full(n, &full)?;
+        Ok(())
+    }
+}
+
+/// The sub-box `count` at the origin of a C-order box `dims`.
+fn clip(full: &[u8], dims: &[u64], count: &[u64], itemsize: usize) -> Vec<u8> {
+    if dims == count {
+        return full[..count.iter().product::<u64>() as usize * itemsize].to_vec();
+    }
+    let nd = dims.len();
+    let row = count[nd - 1] as usize * itemsize;
+    let mut out = Vec::with_capacity(count.iter().product::<u64>() as usize * itemsize);
+    let outer: Vec<u64> = count[..nd - 1].to_vec();
+    let mut idx = vec![0u64; nd - 1];
+    let nrows: u64 = outer.iter().product();
+    for _ in 0..nrows {
+        let mut off = 0u64;
+        for (i, v) in idx.iter().enumerate() {
+            off = off * dims[i] + v;
+        }
+        let at = (off * dims[nd - 1]) as usize * itemsize;
+        out.extend_from_slice(&full[at..at + row]);
+        for i in (0..idx.len()).rev() {
+            idx[i] += 1;
+            if idx[i] < outer[i] {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+    out
+}
+
+/// The C-order box `count` placed at the origin of a zeroed C-order box `dims` (the inverse
+/// of [`clip`]).
+fn unclip(data: &[u8], count: &[u64], dims: &[u64], itemsize: usize) -> Vec<u8> {
+    let total = dims.iter().product::<u64>() as usize * itemsize;
+    if count == dims {
+        return data[..total].to_vec();
+    }
+    let mut out = vec![0u8; total];
+    let nd = dims.len();
+    if count.contains(&0) || nd == 0 {
+        return out;
+    }
+    let row = count[nd - 1] as usize * itemsize;
+    let outer = &count[..nd - 1];
+    let mut idx = vec![0u64; nd - 1];
+    let nrows: u64 = outer.iter().product();
+    for r in 0..nrows as usize {
+        let mut off = 0u64;
+        for (i, v) in idx.iter().enumerate() {
+            off = off * dims[i] + v;
+        }
+        let at = (off * dims[nd - 1]) as usize * itemsize;
+        out[at..at + row].copy_from_slice(&data[r * row..(r + 1) * row]);
+        for i in (0..idx.len()).rev() {
+            idx[i] += 1;
+            if idx[i] < outer[i] {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+    out
+}
+
+impl Inner {
+    /// Block `b` of chunk `n` of a converted dataset, read alone: libhdf5 decodes the HDF5
+    /// chunk (filters work on whole chunks) but only the block's box is copied out and
+    /// compressed, not the whole chunk.
+    fn convert_block(&self, n: u64, b: u64) -> Result<(Vec<u8>, usize), FormatError> {
+        let l = &self.layout;
+        let itemsize = l.itemsize();
+        let per_dim: Vec<u64> = l
+            .chunks()
+            .iter()
+            .zip(l.blocks())
+            .map(|(c, bl)| c.div_ceil(*bl))
+            .collect();
+        let nblocks: u64 = per_dim.iter().product();
+        if b >= nblocks {
+            return Err(self.unreadable(n, format!("no block {b}")));
+        }
+        let mut rem = b;
+        let mut bcoords = vec![0u64; per_dim.len()];
+        for d in (0..per_dim.len()).rev() {
+            bcoords[d] = rem % per_dim[d];
+            rem /= per_dim[d];
+        }
+        let cstart = l.chunk_start(n);
+        let start: Vec<u64> = cstart
+            .iter()
+            .zip(&bcoords)
+            .zip(l.blocks())
+            .map(|((s, c), bl)| s + c * bl)
+            .collect();
+        // The block's box: inside the array and inside the chunk (blocks past either are
+        // padding).
+        let count: Vec<u64> = start
+            .iter()
+            .zip(l.blocks())
+            .zip(l.shape())
+            .zip(cstart.iter().zip(l.chunks()))
+            .map(|(((s, bl), d), (cs, c))| {
+                (*bl)
+                    .min(d.saturating_sub(*s))
+                    .min((cs + c).saturating_sub(*s))
+            })
+            .collect();
+        let nitems: u64 = count.iter().product();
+        let mut data = vec![0u8; nitems as usize * itemsize];
+        if nitems > 0 {
+            self.file.with(|h5| {
+                let ds = h5
+                    .dataset(&self.name)
+                    .map_err(|e| self.unreadable(n, e.to_string()))?;
+                ffi::read_region(ds.id(), &start, &count, &mut data).map_err(|e| {
+                    self.unreadable(n, format!("{} (a filter missing or failing?)", e.0))
+                })
+            })?;
+        }
+        let block = unclip(&data, &count, l.blocks(), itemsize);
+        let raw = embedded::compress_chunk(&block, &self.cparams)?;
+        Ok((raw, block.len()))
+    }
+}
+
+impl ChunkSource for H5Dataset {
+    fn chunk_into(&self, nchunk: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        let nchunks = self.layout.nchunks();
+        if nchunk >= nchunks {
+            return Err(FormatError::NoSuchChunk { nchunk, nchunks });
+        }
+        let me = self.0.clone();
+        *buf = crate::pool::run(move || {
+            let mut out = Vec::new();
+            match me.plan {
+                Plan::Convert => out = me.convert(nchunk)?,
+                Plan::Verbatim | Plan::Recompress => me.blosc2(nchunk, &mut out)?,
+            }
+            Ok(out)
+        })?;
+        Ok(())
+    }
+
+    fn block(&self, nchunk: u64, block: u64) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        let nchunks = self.layout.nchunks();
+        if nchunk >= nchunks {
+            return Err(FormatError::NoSuchChunk { nchunk, nchunks });
+        }
+        if self.plan != Plan::Convert || self.layout.shape().is_empty() {
+            return Ok(None);
+        }
+        let me = self.0.clone();
+        crate::pool::run(move || me.convert_block(nchunk, block)).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn unclips_boxes() {
+        let data: Vec<u8> = (1..=6).collect();
+        assert_eq!(
+            super::unclip(&data, &[2, 3], &[3, 4], 1),
+            [1, 2, 3, 0, 4, 5, 6, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(super::unclip(&data, &[0, 3], &[2, 2], 1), [0; 4]);
+        let full: Vec<u8> = (0..12).collect();
+        let back = super::clip(
+            &super::unclip(&data, &[2, 3], &[3, 4], 1),
+            &[3, 4],
+            &[2, 3],
+            1,
+        );
+        assert_eq!(back, data);
+        assert_eq!(super::unclip(&full, &[3, 4], &[3, 4], 1), full);
+    }
+
+    #[test]
+    fn clips_boxes() {
+        let full: Vec<u8> = (0..12).collect();
+        assert_eq!(clip(&full, &[3, 4], &[2, 3], 1), [0, 1, 2, 4, 5, 6]);
+        assert_eq!(clip(&full, &[12], &[5], 1), [0, 1, 2, 3, 4]);
+        assert_eq!(clip(&full, &[2, 3], &[1, 2], 2), [0, 1, 2, 3]);
+        assert_eq!(clip(&full, &[3, 4], &[3, 4], 1), full);
+    }
+}
