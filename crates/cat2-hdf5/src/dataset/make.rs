@@ -95,7 +95,7 @@ impl Inner {
         if full.len() < want {
             return Err(self.unreadable(n, "stored chunk is shorter than its shape"));
         }
-        let clipped = clip(full, dims, &count, itemsize);
+        let clipped = clip(full, dims, &count, itemsize)?;
         self.pack(n, &start, &count, &clipped)
     }
 
@@ -181,67 +181,57 @@ impl Inner {
     }
 }
 
+/// A C-order box of `dims` as a one-chunk, one-block layout (whose chunk bytes are then the
+/// box in C order), and the sub-box `count` at its origin: the project's chunk copies do the
+/// box copies.
+fn box_layout(
+    dims: &[u64],
+    count: &[u64],
+    itemsize: usize,
+) -> Result<(ChunkLayout, Selection), FormatError> {
+    let layout = ChunkLayout::new(dims.to_vec(), dims.to_vec(), dims.to_vec(), itemsize)?;
+    let sel = Selection::from_ranges(count.iter().map(|c| 0..*c).collect(), dims)?;
+    Ok((layout, sel))
+}
+
 /// The sub-box `count` at the origin of a C-order box `dims`.
-fn clip(full: &[u8], dims: &[u64], count: &[u64], itemsize: usize) -> Vec<u8> {
-    if dims == count {
-        return full[..count.iter().product::<u64>() as usize * itemsize].to_vec();
+fn clip(full: &[u8], dims: &[u64], count: &[u64], itemsize: usize) -> Result<Vec<u8>, FormatError> {
+    let mut out = vec![0u8; count.iter().product::<u64>() as usize * itemsize];
+    if count == dims {
+        let n = out.len();
+        let src = full.get(..n).ok_or(cat2_array::LayoutError::Buffer {
+            needed: n,
+            got: full.len(),
+        })?;
+        out.copy_from_slice(src);
+    } else if !out.is_empty() {
+        let (layout, sel) = box_layout(dims, count, itemsize)?;
+        layout.copy_from_chunk(0, full, &sel, &mut out)?;
     }
-    let nd = dims.len();
-    let row = count[nd - 1] as usize * itemsize;
-    let mut out = Vec::with_capacity(count.iter().product::<u64>() as usize * itemsize);
-    let outer: Vec<u64> = count[..nd - 1].to_vec();
-    let mut idx = vec![0u64; nd - 1];
-    let nrows: u64 = outer.iter().product();
-    for _ in 0..nrows {
-        let mut off = 0u64;
-        for (i, v) in idx.iter().enumerate() {
-            off = off * dims[i] + v;
-        }
-        let at = (off * dims[nd - 1]) as usize * itemsize;
-        out.extend_from_slice(&full[at..at + row]);
-        for i in (0..idx.len()).rev() {
-            idx[i] += 1;
-            if idx[i] < outer[i] {
-                break;
-            }
-            idx[i] = 0;
-        }
-    }
-    out
+    Ok(out)
 }
 
 /// The C-order box `count` placed at the origin of a zeroed C-order box `dims` (the inverse
 /// of [`clip`]).
-fn unclip(data: &[u8], count: &[u64], dims: &[u64], itemsize: usize) -> Vec<u8> {
-    let total = dims.iter().product::<u64>() as usize * itemsize;
+fn unclip(
+    data: &[u8],
+    count: &[u64],
+    dims: &[u64],
+    itemsize: usize,
+) -> Result<Vec<u8>, FormatError> {
+    let mut out = vec![0u8; dims.iter().product::<u64>() as usize * itemsize];
     if count == dims {
-        return data[..total].to_vec();
+        let n = out.len();
+        let src = data.get(..n).ok_or(cat2_array::LayoutError::Buffer {
+            needed: n,
+            got: data.len(),
+        })?;
+        out.copy_from_slice(src);
+    } else if !count.contains(&0) {
+        let (layout, sel) = box_layout(dims, count, itemsize)?;
+        layout.copy_selection_to_chunk(0, &sel, data, &mut out)?;
     }
-    let mut out = vec![0u8; total];
-    let nd = dims.len();
-    if count.contains(&0) || nd == 0 {
-        return out;
-    }
-    let row = count[nd - 1] as usize * itemsize;
-    let outer = &count[..nd - 1];
-    let mut idx = vec![0u64; nd - 1];
-    let nrows: u64 = outer.iter().product();
-    for r in 0..nrows as usize {
-        let mut off = 0u64;
-        for (i, v) in idx.iter().enumerate() {
-            off = off * dims[i] + v;
-        }
-        let at = (off * dims[nd - 1]) as usize * itemsize;
-        out[at..at + row].copy_from_slice(&data[r * row..(r + 1) * row]);
-        for i in (0..idx.len()).rev() {
-            idx[i] += 1;
-            if idx[i] < outer[i] {
-                break;
-            }
-            idx[i] = 0;
-        }
-    }
-    out
+    Ok(out)
 }
 
 impl Inner {
@@ -299,7 +289,7 @@ impl Inner {
                 })
             })?;
         }
-        let block = unclip(&data, &count, l.blocks(), itemsize);
+        let block = unclip(&data, &count, l.blocks(), itemsize)?;
         let raw = embedded::compress_chunk(&block, &self.cparams)?;
         Ok((raw, block.len()))
     }
@@ -344,27 +334,31 @@ mod tests {
     fn unclips_boxes() {
         let data: Vec<u8> = (1..=6).collect();
         assert_eq!(
-            super::unclip(&data, &[2, 3], &[3, 4], 1),
+            super::unclip(&data, &[2, 3], &[3, 4], 1).unwrap(),
             [1, 2, 3, 0, 4, 5, 6, 0, 0, 0, 0, 0]
         );
-        assert_eq!(super::unclip(&data, &[0, 3], &[2, 2], 1), [0; 4]);
+        assert_eq!(super::unclip(&data, &[0, 3], &[2, 2], 1).unwrap(), [0; 4]);
         let full: Vec<u8> = (0..12).collect();
         let back = super::clip(
-            &super::unclip(&data, &[2, 3], &[3, 4], 1),
+            &super::unclip(&data, &[2, 3], &[3, 4], 1).unwrap(),
             &[3, 4],
             &[2, 3],
             1,
-        );
+        )
+        .unwrap();
         assert_eq!(back, data);
-        assert_eq!(super::unclip(&full, &[3, 4], &[3, 4], 1), full);
+        assert_eq!(super::unclip(&full, &[3, 4], &[3, 4], 1).unwrap(), full);
     }
 
     #[test]
     fn clips_boxes() {
         let full: Vec<u8> = (0..12).collect();
-        assert_eq!(clip(&full, &[3, 4], &[2, 3], 1), [0, 1, 2, 4, 5, 6]);
-        assert_eq!(clip(&full, &[12], &[5], 1), [0, 1, 2, 3, 4]);
-        assert_eq!(clip(&full, &[2, 3], &[1, 2], 2), [0, 1, 2, 3]);
-        assert_eq!(clip(&full, &[3, 4], &[3, 4], 1), full);
+        assert_eq!(
+            clip(&full, &[3, 4], &[2, 3], 1).unwrap(),
+            [0, 1, 2, 4, 5, 6]
+        );
+        assert_eq!(clip(&full, &[12], &[5], 1).unwrap(), [0, 1, 2, 3, 4]);
+        assert_eq!(clip(&full, &[2, 3], &[1, 2], 2).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(clip(&full, &[3, 4], &[3, 4], 1).unwrap(), full);
     }
 }
