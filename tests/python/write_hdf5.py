@@ -13,6 +13,7 @@ import h5py
 import hdf5plugin
 import msgpack
 import numpy as np
+import numpy.lib.recfunctions as rfn
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -103,38 +104,118 @@ with h5py.File(out / "cases.h5", "w", userblock_size=512) as f:
         a.attrs[k] = v
     u = f.create_group("unsupported")
     u.create_dataset("vlstring", data=["a", "bc"], dtype=h5py.string_dtype())
-    u.create_dataset("compound", data=np.zeros(4, dtype=[("x", "i4"), ("y", "f8")]))
+    # Compounds: served as NumPy structured dtypes, packed in offset order.
+    n = 57
+    packed_dt = np.dtype([("x", "<i4"), ("y", "<f8")])
+    cp = np.zeros(n, dtype=packed_dt)
+    cp["x"], cp["y"] = np.arange(n) - 20, rng.standard_normal(n)
+    f.create_dataset("compound/packed", data=cp, chunks=(10,), compression="gzip")
+    padded_dt = np.dtype([("a", "u1"), ("b", "<f8"), ("c", ">i2")], align=True)
+    pd = np.zeros((9, 7), dtype=padded_dt)
+    pd["a"], pd["b"], pd["c"] = 3, rng.standard_normal((9, 7)), -np.arange(63).reshape(9, 7)
+    f.create_dataset("compound/padded", data=pd, chunks=(4, 3))
+    nested_dt = np.dtype([("p", [("a", "<i2"), ("b", ">f4")]), ("m", "<f8", (2, 3)), ("s", "S4"),
+                          ("c", "<c16"), ("ok", "?")])
+    nd = np.zeros(12, dtype=nested_dt)
+    nd["p"]["a"], nd["p"]["b"] = np.arange(12), np.arange(12) / 4
+    nd["m"] = rng.standard_normal((12, 2, 3))
+    nd["s"], nd["c"], nd["ok"] = b"ab", np.arange(12) * (1 + 2j), np.arange(12) % 2 == 0
+    f.create_dataset("compound/nested", data=nd)
+    f.create_dataset("compound/blosc2", data=cp, chunks=(16,), **B2(cname="zstd"))
+    u.create_dataset("compound-b2-padded", data=pd, chunks=(4, 3), **B2())
     u.create_dataset("subarray", shape=(3,), dtype=np.dtype(("f4", (2,))))
     u.create_dataset("null", data=h5py.Empty("i4"))
     u["ext"] = h5py.ExternalLink("elsewhere.h5", "/data")
     u["dangling"] = h5py.SoftLink("/no/such/thing")
+    # Soft links: followed once, within this file.
     f["links/to-bool"] = h5py.SoftLink("/bool")
+    f["links/rel-bool"] = h5py.SoftLink("to-bool")  # relative, through another soft link
+    f["links/grp"] = h5py.SoftLink("/complex")
+    f["links/grp-again"] = h5py.SoftLink("/complex")  # already listed through links/grp
     f["links/loop/self"] = h5py.SoftLink("/links/loop")
+    f["links/loop/up"] = h5py.SoftLink("/links")
+    f["links/via-ext"] = h5py.SoftLink("/unsupported/ext/data")
 
 expected = {"order": [], "skipped": [], "datasets": {}}
+
+
+def packed(dt):
+    """The dtype cat2 serves for an h5py file dtype: compounds packed in offset order."""
+    if dt.subdtype is not None:
+        base, shape = dt.subdtype
+        return np.dtype((packed(base), shape))
+    if dt.fields is None:
+        return np.dtype(dt.str)  # without h5py's metadata
+    items = sorted(dt.fields.items(), key=lambda kv: kv[1][1])
+    return np.dtype([(name, packed(t[0])) for name, t in items])
+
+
+def key(obj):
+    info = h5py.h5o.get_info(obj.id)
+    return (info.fileno, info.addr)
+
+
+def emit(path, node):
+    if path.startswith("unsupported/"):
+        expected["skipped"].append(path)
+        return
+    path = path + ".b2nd"
+    expected["order"].append(path)
+    # Served in the file's own byte order (bool and enums as h5py maps them).
+    ftype = node.id.get_type().dtype
+    if node.dtype.kind == "b":
+        served = np.dtype("|b1")
+    elif h5py.check_enum_dtype(node.dtype) is not None:
+        served = node.dtype
+    else:
+        served = packed(ftype)
+    data = np.ascontiguousarray(node[()])
+    if served.fields is not None:
+        out_ = np.zeros(data.shape, dtype=served)
+        rfn.assign_fields_by_name(out_, data)
+        data = out_
+    else:
+        data = data.astype(served)
+    fname = f"{len(expected['order'])}.raw"
+    (out / fname).write_bytes(data.tobytes())
+    expected["datasets"][path] = {
+        "dtype": str(served.descr) if served.fields is not None else served.str,
+        "shape": list(node.shape),
+        "chunks": list(node.chunks) if node.chunks else None,
+        "raw": fname,
+        "vlmeta": packed_attrs(node),
+    }
+
+
+def walk(g, prefix, aliased, ancestors, seen, expanded):
+    """cat2's listing: hard links by name, each object once (0.2.0); soft links followed once."""
+    for name in g:
+        path = prefix + name
+        link = g.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            continue
+        obj = g.get(name)
+        if obj is None:
+            continue  # dangling, or through an external link
+        k = key(obj)
+        if isinstance(link, h5py.SoftLink):
+            if isinstance(obj, h5py.Dataset):
+                emit(path, obj)
+            elif k not in ancestors and k not in expanded:
+                expanded.add(k)
+                walk(obj, path + "/", True, ancestors + [k], seen, expanded)
+            continue
+        if not aliased:
+            if k in seen:
+                continue
+            seen.add(k)
+        if isinstance(obj, h5py.Dataset):
+            emit(path, obj)
+        elif k not in ancestors:
+            walk(obj, path + "/", aliased, ancestors + [k], seen, expanded)
+
+
 with h5py.File(out / "cases.h5", "r") as f:
-    def visit(name, node):
-        if not isinstance(node, h5py.Dataset):
-            return
-        if name.startswith("unsupported/"):
-            expected["skipped"].append(name)
-            return
-        path = name + ".b2nd"
-        expected["order"].append(path)
-        # Served in the file's own byte order (bool and enums as h5py maps them).
-        served = node.id.get_type().dtype.str if node.dtype.kind != "b" else "|b1"
-        if h5py.check_enum_dtype(node.dtype) is not None:
-            served = node.dtype.str
-        data = np.ascontiguousarray(node[()]).astype(served)
-        fname = f"{len(expected['order'])}.raw"
-        (out / fname).write_bytes(data.tobytes())
-        expected["datasets"][path] = {
-            "dtype": served,
-            "shape": list(node.shape),
-            "chunks": list(node.chunks) if node.chunks else None,
-            "raw": fname,
-            "vlmeta": packed_attrs(node),
-        }
-    f.visititems(visit)
+    walk(f, "", False, [key(f)], {key(f)}, set())
 (out / "expected.json").write_text(json.dumps(expected, indent=1))
 print(len(expected["order"]), "datasets")

@@ -13,12 +13,7 @@ use std::process::Command;
 /// When the venv is missing (with an install hint) or the script fails: a test failure.
 pub fn run_python(script: &str, args: &[&Path]) -> String {
     let python = cat2_testkit::tools::python().unwrap_or_else(|e| panic!("{e}"));
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
-        .join(script);
-    let out = Command::new(&python)
-        .arg(&path)
-        .args(args)
+    let out = python_command(script, args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -29,6 +24,20 @@ pub fn run_python(script: &str, args: &[&Path]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// The command that runs `tests/python/<script>` with `args` in the test venv (to spawn it).
+///
+/// # Panics
+/// When the venv's Python is missing.
+pub fn python_command<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Command {
+    let python = cat2_testkit::tools::python().unwrap_or_else(|e| panic!("{e}"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let mut c = Command::new(&python);
+    c.arg(&path).args(args);
+    c
 }
 
 /// Decodes a Blosc2 frame (a `/api/fetch` reply or a downloaded file): its shape (empty for

@@ -73,7 +73,7 @@ fn h5py_files_round_trip_through_a_root() {
     assert!(ok, "cat2import failed: {err}");
     run_python("check_h5_tools.py", &[Path::new("import"), &cases, &root]);
     // Blosc2 chunks of the HDF5 file are copied as they are.
-    let served = cat2_hdf5::open_root(&cases).unwrap();
+    let served = cat2_hdf5::open_root(&cases, cat2_hdf5::Listing::Full).unwrap();
     for d in served
         .datasets
         .iter()

@@ -67,6 +67,18 @@ pub(crate) struct Inner {
     pub(crate) cparams: CParams,
     /// One item of fill value, in the file type (zeros when undefined).
     pub(crate) fill: Vec<u8>,
+    /// Per chunk of a chunked dataset, where its stored bytes were and their digest when the
+    /// version was opened (set once, by the etag): every chunk made is checked against it.
+    pub(crate) stored: std::sync::OnceLock<Vec<Stored>>,
+}
+
+/// A stored HDF5 chunk as it was when its version was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stored {
+    /// Where it was (`None`: never written).
+    pub(crate) loc: Option<ffi::ChunkLoc>,
+    /// xxh3-64 of its stored bytes.
+    pub(crate) digest: u64,
 }
 
 /// What describing a dataset gives: the chunk maker, its metadata and its etag.
@@ -83,9 +95,14 @@ fn skip(reason: impl Into<String>) -> FormatError {
     }
 }
 
-/// Describes dataset `name` of `file`. A [`FormatError::BadMetadata`] says why it cannot be
-/// represented.
-pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, FormatError> {
+/// Describes dataset `name` (a hard path) of `file`, listed as `listed`. A
+/// [`FormatError::BadMetadata`] says why it cannot be represented.
+pub(crate) fn describe(
+    file: &Arc<H5File>,
+    name: &str,
+    listed: &str,
+    listing: crate::Listing,
+) -> Result<Described, FormatError> {
     file.with(|h5| {
         let ds = h5
             .dataset(name)
@@ -102,8 +119,13 @@ pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, Form
                 shape.len()
             )));
         }
-        let ty = ffi::dataset_type(ds.id()).map_err(|e| skip(e.0))?;
+        let (ty, file_layout) = ffi::dataset_type(ds.id()).map_err(|e| skip(e.0))?;
         let dtype = numpy_dtype(&ty).map_err(skip)?;
+        if listing == crate::Listing::Caterva2 && dtype.starts_with('[') {
+            return Err(skip(
+                "a compound type (not listed in Caterva2 0.2.0's listing; see --hdf5-listing)",
+            ));
+        }
         let itemsize = ty.size();
         if matches!(ds.layout(), hdf5::dataset::Layout::Virtual) {
             return Err(skip("a virtual dataset (its data lives in other datasets)"));
@@ -115,6 +137,12 @@ pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, Form
         }
         let filters = ds.filters();
         let blosc2 = matches!(filters.as_slice(), [Filter::User(BLOSC2_FILTER, _)]);
+        if blosc2 && !file_layout {
+            // Raw chunks hold the file's padded layout, and libhdf5 here cannot decode them.
+            return Err(skip(
+                "Blosc2-filtered compound items with padding (not NumPy's packed layout)",
+            ));
+        }
         if !blosc2 {
             check_filters(&filters)?;
         }
@@ -170,17 +198,18 @@ pub(crate) fn describe(file: &Arc<H5File>, name: &str) -> Result<Described, Form
             contiguous: false,
             cparams: cparams.clone(),
             metalayers: vec![b2nd],
-            vlmeta: attributes(&ds, name),
+            vlmeta: attributes(&ds, listed),
         };
         meta.validate().map_err(|e| skip(e.to_string()))?;
         let source = H5Dataset(Arc::new(Inner {
             file: file.clone(),
             name: name.to_owned(),
-            label: file.path().join(name),
+            label: file.path().join(listed),
             plan,
             layout,
             cparams,
             fill,
+            stored: std::sync::OnceLock::new(),
         }));
         let etag = crate::etag::of(&source, &ds, &meta)?;
         Ok(Described { source, meta, etag })

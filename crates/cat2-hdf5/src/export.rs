@@ -153,14 +153,62 @@ fn walk(
 }
 
 /// The HDF5 file type for a NumPy dtype, and whether items must be converted (`<U`).
+/// Structured dtypes become packed compounds (NumPy's list form has no padding), so raw
+/// Blosc2 chunks fit them as they are.
 fn h5_type(dtype: &DType) -> Result<(hdf5::Datatype, bool), String> {
+    match dtype {
+        DType::Scalar { kind: 'U', .. } => Ok((scalar_type(dtype)?, true)),
+        DType::Scalar { .. } => Ok((scalar_type(dtype)?, false)),
+        DType::Struct(_) => Ok((member_type(dtype)?, false)),
+    }
+}
+
+/// The HDF5 type of a NumPy scalar dtype, in its byte order.
+fn scalar_type(dtype: &DType) -> Result<hdf5::Datatype, String> {
     let DType::Scalar {
         order, kind, size, ..
     } = dtype
     else {
-        return Err("structured dtypes are not exported yet".into());
+        return Err("not a scalar dtype".into());
     };
     let (size, order, kind) = (*size, *order, *kind);
+    if order == '>' && kind == 'c' {
+        return Err("big-endian complex numbers".into());
+    }
+    let t = hdf5::Datatype::from_descriptor(&scalar(kind, size)?).map_err(|e| e.to_string())?;
+    if order == '>' && size > 1 && !matches!(kind, 'S' | 'U' | 'b') {
+        crate::ffi::big_endian(&t).map_err(|e| e.0)
+    } else {
+        Ok(t)
+    }
+}
+
+/// The HDF5 type of a structured dtype or of one of its members (packed, in field order).
+fn member_type(dtype: &DType) -> Result<hdf5::Datatype, String> {
+    let DType::Struct(fields) = dtype else {
+        if matches!(dtype, DType::Scalar { kind: 'U', .. }) {
+            return Err("structured dtypes with <U members".into());
+        }
+        return scalar_type(dtype);
+    };
+    let mut members = Vec::new();
+    let mut offset = 0;
+    for f in fields {
+        let base = member_type(&f.dtype)?;
+        let t = if f.shape.is_empty() {
+            base
+        } else {
+            crate::ffi::array_type(&base, &f.shape).map_err(|e| e.0)?
+        };
+        let n: u64 = f.shape.iter().product();
+        members.push((f.name.clone(), offset, t));
+        offset += f.dtype.itemsize() * n as usize;
+    }
+    crate::ffi::compound_type(offset, &members).map_err(|e| e.0)
+}
+
+/// The HDF5 type of a NumPy scalar kind of `size` bytes (little-endian).
+fn scalar(kind: char, size: usize) -> Result<TypeDescriptor, String> {
     let int = || IntSize::from_int(size).ok_or(format!("{size}-byte integers"));
     let float = |s: usize| match s {
         2 => Ok(FloatSize::U2),
@@ -168,7 +216,7 @@ fn h5_type(dtype: &DType) -> Result<(hdf5::Datatype, bool), String> {
         8 => Ok(FloatSize::U8),
         _ => Err(format!("{s}-byte floats")),
     };
-    let desc = match kind {
+    Ok(match kind {
         'b' => TypeDescriptor::Boolean,
         'i' => TypeDescriptor::Integer(int()?),
         'u' => TypeDescriptor::Unsigned(int()?),
@@ -186,17 +234,7 @@ fn h5_type(dtype: &DType) -> Result<(hdf5::Datatype, bool), String> {
         'S' => TypeDescriptor::FixedAscii(size),
         'U' => TypeDescriptor::FixedUnicode(size),
         k => return Err(format!("NumPy kind {k:?}")),
-    };
-    if order == '>' && kind == 'c' {
-        return Err("big-endian complex numbers".into());
-    }
-    let t = hdf5::Datatype::from_descriptor(&desc).map_err(|e| e.to_string())?;
-    let t = if order == '>' && size > 1 && kind != 'S' && kind != 'U' {
-        crate::ffi::big_endian(&t).map_err(|e| e.0)?
-    } else {
-        t
-    };
-    Ok((t, kind == 'U'))
+    })
 }
 
 /// UCS-4 items (`<U`/`>U` of `size` bytes) as NUL-padded UTF-8 of the same size (a UCS-4

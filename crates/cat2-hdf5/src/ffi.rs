@@ -186,16 +186,34 @@ unsafe fn take_name(p: *mut c_char) -> String {
     }
 }
 
-/// The datatype of dataset `ds`.
-pub(crate) fn dataset_type(ds: hid_t) -> Result<H5Type, H5Error> {
+/// The type data of `ds` is read in: its file type, or for compounds a packed copy of it
+/// (members in offset order, no padding, each in its file byte order), which is exactly a
+/// NumPy structured dtype's layout (caller holds the lock).
+unsafe fn read_type(ds: hid_t) -> Result<(Id, bool), H5Error> {
+    // SAFETY: `ds` is an open dataset; every id is closed by `Id`.
+    unsafe {
+        let t = valid(h5d::H5Dget_type(ds), "H5Dget_type")?;
+        if h5t::H5Tget_class(t.0) != H5T_class_t::H5T_COMPOUND {
+            return Ok((t, true));
+        }
+        let packed = valid(h5t::H5Tcopy(t.0), "H5Tcopy")?;
+        check(h5t::H5Tpack(packed.0), "H5Tpack")?;
+        let same = h5t::H5Tequal(t.0, packed.0) > 0;
+        Ok((packed, same))
+    }
+}
+
+/// The datatype data of dataset `ds` is served in, and whether it is the file type itself
+/// (false: a compound with padding, packed when read).
+pub(crate) fn dataset_type(ds: hid_t) -> Result<(H5Type, bool), H5Error> {
     sync(|| {
         // SAFETY: `ds` is an open dataset; the type id is closed by `Id`.
-        let t = valid(unsafe { h5d::H5Dget_type(ds) }, "H5Dget_type")?;
-        Ok(unsafe { type_of(t.0) })
+        let (t, same) = unsafe { read_type(ds)? };
+        Ok((unsafe { type_of(t.0) }, same))
     })
 }
 
-/// The fill value of dataset `ds` as one item in its file type (`None`: undefined, zeros).
+/// The fill value of dataset `ds` as one item in its read type (`None`: undefined, zeros).
 pub(crate) fn fill_value(ds: hid_t, itemsize: usize) -> Result<Option<Vec<u8>>, H5Error> {
     sync(|| {
         // SAFETY: valid ids, closed by `Id`; the buffer holds one item of the file type.
@@ -209,7 +227,10 @@ pub(crate) fn fill_value(ds: hid_t, itemsize: usize) -> Result<Option<Vec<u8>>, 
             if status == h5d::H5D_fill_value_t::H5D_FILL_VALUE_UNDEFINED {
                 return Ok(None);
             }
-            let t = valid(h5d::H5Dget_type(ds), "H5Dget_type")?;
+            let (t, _) = read_type(ds)?;
+            if h5t::H5Tget_size(t.0) != itemsize {
+                return Err(H5Error("the dataset's type changed".into()));
+            }
             let mut buf = vec![0u8; itemsize.max(1)];
             check(
                 h5p::H5Pget_fill_value(dcpl.0, t.0, buf.as_mut_ptr().cast()),
@@ -220,7 +241,7 @@ pub(crate) fn fill_value(ds: hid_t, itemsize: usize) -> Result<Option<Vec<u8>>, 
     })
 }
 
-/// Reads the box `start .. start + count` of dataset `ds` in its file type, C order, into
+/// Reads the box `start .. start + count` of dataset `ds` in its read type, C order, into
 /// `out` (exactly `count` items). An empty `start` reads a scalar dataset whole.
 pub(crate) fn read_region(
     ds: hid_t,
@@ -232,7 +253,7 @@ pub(crate) fn read_region(
         // SAFETY: valid ids, closed by `Id`; `out` holds the selected items (checked by the
         // caller against the type size), and H5Dread writes only those.
         unsafe {
-            let t = valid(h5d::H5Dget_type(ds), "H5Dget_type")?;
+            let (t, _) = read_type(ds)?;
             let nitems: u64 = count.iter().product();
             if (h5t::H5Tget_size(t.0) as u64).saturating_mul(nitems) != out.len() as u64 {
                 return Err(H5Error("read buffer does not match the selection".into()));
@@ -570,6 +591,111 @@ pub(crate) fn big_endian(t: &hdf5::Datatype) -> Result<hdf5::Datatype, H5Error> 
                 return Err(H5Error("libhdf5 H5Tset_order failed".into()));
             }
             hdf5::from_id(c).map_err(|e| H5Error(e.to_string()))
+        }
+    })
+}
+
+/// What a link is, without following it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// A hard link (names an object of this file).
+    Hard,
+    /// A soft link holding this path.
+    Soft(String),
+    /// An external link (to another file).
+    External,
+    /// A user-defined link class.
+    Other,
+}
+
+/// Longest soft link value read.
+const MAX_LINK_VALUE: usize = 64 << 10;
+
+/// Link `name` (one path component) of group `g`, not followed; `None` when there is none.
+pub(crate) fn link(g: hid_t, name: &str) -> Result<Option<Link>, H5Error> {
+    if name.contains('/') || name.is_empty() {
+        return Err(H5Error("not one link name".into()));
+    }
+    let cname = std::ffi::CString::new(name).map_err(|_| H5Error("NUL in a name".into()))?;
+    sync(|| {
+        // SAFETY: `g` is an open group and `cname` a one-component name, so libhdf5 looks at
+        // this group's own links only; outputs are locals, the value buffer has its size.
+        unsafe {
+            if hdf5_sys::h5l::H5Lexists(g, cname.as_ptr(), H5P_DEFAULT) <= 0 {
+                return Ok(None);
+            }
+            let mut info = hdf5_sys::h5l::H5L_info1_t::default();
+            #[allow(deprecated)]
+            let rc = hdf5_sys::h5l::H5Lget_info1(g, cname.as_ptr(), &mut info, H5P_DEFAULT);
+            check(rc, "H5Lget_info")?;
+            use hdf5_sys::h5l::H5L_type_t as T;
+            Ok(Some(match info.type_ {
+                T::H5L_TYPE_HARD => Link::Hard,
+                T::H5L_TYPE_SOFT => {
+                    let size = *info.u.val_size();
+                    if size == 0 || size > MAX_LINK_VALUE {
+                        return Err(H5Error("soft link value of an unusual size".into()));
+                    }
+                    let mut buf = vec![0u8; size];
+                    check(
+                        hdf5_sys::h5l::H5Lget_val(
+                            g,
+                            cname.as_ptr(),
+                            buf.as_mut_ptr().cast(),
+                            size,
+                            H5P_DEFAULT,
+                        ),
+                        "H5Lget_val",
+                    )?;
+                    let end = buf.iter().position(|&b| b == 0).unwrap_or(size);
+                    Link::Soft(String::from_utf8_lossy(&buf[..end]).into_owned())
+                }
+                T::H5L_TYPE_EXTERNAL => Link::External,
+                _ => Link::Other,
+            }))
+        }
+    })
+}
+
+/// An HDF5 array type of `dims` items of `base`.
+pub(crate) fn array_type(base: &hdf5::Datatype, dims: &[u64]) -> Result<hdf5::Datatype, H5Error> {
+    sync(|| {
+        // SAFETY: `base` is a valid datatype and `dims` holds `dims.len()` extents; the new id
+        // is handed to `from_id`, which owns it.
+        unsafe {
+            let t = h5t::H5Tarray_create2(base.id(), dims.len() as c_uint, dims.as_ptr());
+            if t < 0 {
+                return Err(H5Error("libhdf5 H5Tarray_create2 failed".into()));
+            }
+            hdf5::from_id(t).map_err(|e| H5Error(e.to_string()))
+        }
+    })
+}
+
+/// A compound type of `size` bytes with `members` (name, offset, type).
+pub(crate) fn compound_type(
+    size: usize,
+    members: &[(String, usize, hdf5::Datatype)],
+) -> Result<hdf5::Datatype, H5Error> {
+    let names = members
+        .iter()
+        .map(|(n, ..)| std::ffi::CString::new(n.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| H5Error("NUL in a member name".into()))?;
+    sync(|| {
+        // SAFETY: valid member types and NUL-terminated names; the new id is closed by `Id`
+        // on failure and otherwise handed to `from_id`, which owns it.
+        unsafe {
+            let t = valid(h5t::H5Tcreate(H5T_class_t::H5T_COMPOUND, size), "H5Tcreate")?;
+            for ((_, offset, mt), name) in members.iter().zip(&names) {
+                check(
+                    h5t::H5Tinsert(t.0, name.as_ptr(), *offset, mt.id()),
+                    "H5Tinsert",
+                )?;
+            }
+            let id = t.0;
+            std::mem::forget(t);
+            hdf5::from_id(id).map_err(|e| H5Error(e.to_string()))
         }
     })
 }

@@ -10,8 +10,9 @@ use cat2_format::{CacheFile, FormatError};
 
 use crate::Converted;
 
-/// Converts the HDF5 file `src` into the new root directory `dst`, calling `progress(done,
-/// total)` in chunks.
+/// Converts the HDF5 file `src` into the new root directory `dst` (what `listing` lists;
+/// soft-linked datasets are copied under each name), calling `progress(done, total)` in
+/// chunks.
 ///
 /// # Errors
 /// When `dst` exists or cannot be created, or `src` cannot be opened. Failures of single
@@ -19,10 +20,11 @@ use crate::Converted;
 pub fn import(
     src: &Path,
     dst: &Path,
+    listing: crate::Listing,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Converted, FormatError> {
     crate::must_not_exist(dst, "root directory")?;
-    let root = crate::open_root(src)?;
+    let root = crate::open_root(src, listing)?;
     std::fs::create_dir_all(dst).map_err(FormatError::from_io(dst))?;
     for g in &root.groups {
         let dir = dst.join(g);

@@ -106,6 +106,31 @@ pub fn is_hdf5(path: &Path) -> bool {
     ffi::is_hdf5(path)
 }
 
+/// Which objects of an HDF5 file a root lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Listing {
+    /// Everything cat2 can represent: also datasets and groups reached through soft links
+    /// (under the link's path), and compound types as NumPy structured dtypes.
+    #[default]
+    Full,
+    /// Exactly what Caterva2 0.2.0 lists: objects reached through hard links, no compound
+    /// types other than complex numbers (its own test suite checks this).
+    Caterva2,
+}
+
+impl std::str::FromStr for Listing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "full" => Ok(Listing::Full),
+            "caterva2-0.2" => Ok(Listing::Caterva2),
+            _ => Err(format!(
+                "unknown HDF5 listing {s:?} (expected \"full\" or \"caterva2-0.2\")"
+            )),
+        }
+    }
+}
+
 /// One dataset of an HDF5 root.
 #[derive(Debug)]
 pub struct RootDataset {
@@ -128,12 +153,13 @@ pub struct Root {
     pub groups: Vec<String>,
 }
 
-/// Opens the HDF5 file at `path` as a root: every dataset that can be represented, each
-/// described and given a content etag; the others are skipped with one log line each.
+/// Opens the HDF5 file at `path` as a root: every dataset that can be represented (as
+/// `listing` says), each described and given a content etag; the others are skipped with one
+/// log line each.
 ///
 /// # Errors
 /// When the file cannot be opened by libhdf5.
-pub fn open_root(path: &Path) -> Result<Root, FormatError> {
+pub fn open_root(path: &Path, listing: Listing) -> Result<Root, FormatError> {
     hdf5::silence_errors(true);
     let file = Arc::new(H5File::open(path)?);
     let names = file.with(|h5| {
@@ -141,16 +167,16 @@ pub fn open_root(path: &Path) -> Result<Root, FormatError> {
             path: path.into(),
             reason: e.to_string(),
         })?;
-        Ok(walk::tree(&root))
+        Ok(walk::tree(&root, listing))
     })?;
     let mut datasets = Vec::new();
-    for name in names.datasets {
+    for walk::Found { listed: name, hard } in names.datasets {
         let rel = format!("{name}.b2nd");
         if let Err(e) = cat2_proto::DatasetPath::new(&rel) {
             tracing::warn!(dataset = %name, reason = %e, "skipping HDF5 dataset: its name cannot be a dataset path");
             continue;
         }
-        match dataset::describe(&file, &name) {
+        match dataset::describe(&file, &hard, &name, listing) {
             Ok(d) => {
                 let label = path.join(&name);
                 let dataset = Dataset::from_source(label, d.meta, Box::new(d.source))?;

@@ -1,5 +1,9 @@
 //! HDF5 datatypes as NumPy dtypes (the `b2nd` metalayer's type strings), and which ones cannot
-//! be represented.
+//! be represented. Compounds become structured dtypes (beyond 0.2.0): their data is read in
+//! a packed copy of the file type (see `ffi::dataset_type`), so members lie at increasing
+//! offsets with no padding, which is the layout of NumPy's list form.
+
+use cat2_array::{DType, Field};
 
 use crate::ffi::H5Type;
 
@@ -60,10 +64,63 @@ pub(crate) fn numpy_dtype(t: &H5Type) -> Result<String, String> {
         H5Type::VarString => Err("variable-length strings".into()),
         H5Type::Compound { size, fields } => match complex_of(*size, fields) {
             Some((size, le)) => Ok(format!("{}c{size}", endian(le, size))),
-            None => Err("compound types".into()),
+            None => structured(*size, fields).map(|d| d.to_typestr()),
         },
         H5Type::Array { .. } => Err("array (subarray) types".into()),
         H5Type::Other(what) => Err((*what).into()),
+    }
+}
+
+/// A packed compound as a NumPy structured dtype.
+fn structured(size: usize, fields: &[(String, usize, H5Type)]) -> Result<DType, String> {
+    let mut members: Vec<&(String, usize, H5Type)> = fields.iter().collect();
+    members.sort_by_key(|m| m.1);
+    let mut at = 0;
+    let mut out = Vec::new();
+    for (name, offset, t) in members {
+        // NumPy's list form quotes names with `'`: keep names it prints back unchanged.
+        let printable = !name.is_empty()
+            && !name
+                .chars()
+                .any(|c| c == '\'' || c == '\\' || c.is_control());
+        if !printable {
+            return Err(format!("a compound member named {name:?}"));
+        }
+        if *offset != at {
+            return Err("compound members that overlap or leave gaps".into());
+        }
+        let (dtype, shape) = member(t)?;
+        out.push(Field {
+            name: name.clone(),
+            dtype,
+            shape,
+        });
+        at += t.size();
+    }
+    if out.is_empty() || at != size {
+        return Err("compound types without members, or with trailing padding".into());
+    }
+    Ok(DType::Struct(out))
+}
+
+/// One member's type and sub-array shape.
+fn member(t: &H5Type) -> Result<(DType, Vec<u64>), String> {
+    match t {
+        H5Type::Array { base, dims } => {
+            if dims.is_empty() || dims.contains(&0) {
+                return Err("empty array members".into());
+            }
+            let (d, inner) = member(base)?;
+            Ok((d, dims.iter().chain(&inner).copied().collect()))
+        }
+        H5Type::Compound { size, fields } if complex_of(*size, fields).is_none() => {
+            Ok((structured(*size, fields)?, Vec::new()))
+        }
+        t => {
+            let s = numpy_dtype(t)?;
+            let d = DType::parse(&s).map_err(|e| e.to_string())?;
+            Ok((d, Vec::new()))
+        }
     }
 }
 
@@ -108,9 +165,40 @@ mod tests {
         assert_eq!(numpy_dtype(&c).unwrap(), "<c16");
         let s = H5Type::Compound {
             size: 9,
-            fields: vec![("a".into(), 0, u1), ("b".into(), 1, f8)],
+            fields: vec![("b".into(), 1, f8.clone()), ("a".into(), 0, u1.clone())],
         };
-        assert!(numpy_dtype(&s).is_err());
+        let st = numpy_dtype(&s).unwrap();
+        assert_eq!(st, "[('a', '|u1'), ('b', '<f8')]");
+        assert_eq!(DType::parse(&st).unwrap().itemsize(), 9);
+        let nested = H5Type::Compound {
+            size: 9 + 2 * 3 * 8 + 4,
+            fields: vec![
+                ("s".into(), 0, s),
+                (
+                    "m".into(),
+                    9,
+                    H5Type::Array {
+                        base: Box::new(f8.clone()),
+                        dims: vec![2, 3],
+                    },
+                ),
+                ("t".into(), 57, H5Type::FixedString { size: 4 }),
+            ],
+        };
+        assert_eq!(
+            numpy_dtype(&nested).unwrap(),
+            "[('s', [('a', '|u1'), ('b', '<f8')]), ('m', '<f8', (2, 3)), ('t', 'S4')]"
+        );
+        let gap = H5Type::Compound {
+            size: 16,
+            fields: vec![("a".into(), 0, u1.clone()), ("b".into(), 8, f8)],
+        };
+        assert!(numpy_dtype(&gap).is_err());
+        let quoted = H5Type::Compound {
+            size: 1,
+            fields: vec![("it's".into(), 0, u1)],
+        };
+        assert!(numpy_dtype(&quoted).is_err());
         assert_eq!(
             numpy_dtype(&H5Type::FixedString { size: 12 }).unwrap(),
             "|S12"

@@ -15,6 +15,7 @@ use crate::state::{Datasets, Entry};
 #[derive(Debug)]
 pub(crate) struct H5Watch {
     path: PathBuf,
+    listing: cat2_hdf5::Listing,
     current: Option<Arc<H5File>>,
     /// A new stat seen at the last rescan, opened if it is still the same at the next.
     pending: Option<FileStat>,
@@ -25,9 +26,10 @@ pub(crate) struct H5Watch {
 }
 
 impl H5Watch {
-    pub(crate) fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf, listing: cat2_hdf5::Listing) -> Self {
         Self {
             path,
+            listing,
             current: None,
             pending: None,
             failed: None,
@@ -66,7 +68,7 @@ impl H5Watch {
                 old.retire();
             }
         }
-        match cat2_hdf5::open_root(&self.path) {
+        match cat2_hdf5::open_root(&self.path, self.listing) {
             Ok(root) => {
                 self.failed = None;
                 self.opened = true;

@@ -45,9 +45,12 @@ enum Watch {
 
 impl Watch {
     /// An HDF5 file when libhdf5 recognises it (whatever its name), else a directory.
-    fn new(root: &std::path::Path) -> std::io::Result<Self> {
+    fn new(root: &std::path::Path, listing: cat2_hdf5::Listing) -> std::io::Result<Self> {
         if cat2_hdf5::is_hdf5(root) {
-            return Ok(Watch::Hdf5(hdf5root::H5Watch::new(root.canonicalize()?)));
+            return Ok(Watch::Hdf5(hdf5root::H5Watch::new(
+                root.canonicalize()?,
+                listing,
+            )));
         }
         Ok(Watch::Dir {
             root: state::canonical_root(root)?,
@@ -103,6 +106,8 @@ pub struct Config {
     pub scan_interval: Duration,
     /// How often to heartbeat before the broker says otherwise.
     pub heartbeat: Duration,
+    /// What an HDF5 root lists (everything by default; Caterva2 0.2.0's listing on demand).
+    pub hdf5_listing: cat2_hdf5::Listing,
 }
 
 impl Config {
@@ -116,6 +121,7 @@ impl Config {
             statedir: PathBuf::from("_caterva2/pub"),
             scan_interval: Duration::from_millis(500),
             heartbeat: Duration::from_secs(1),
+            hdf5_listing: cat2_hdf5::Listing::Full,
         }
     }
 }
@@ -157,7 +163,7 @@ pub async fn run(
     http: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PublisherError> {
-    let watch = Watch::new(&cfg.root).map_err(|source| PublisherError::Root {
+    let watch = Watch::new(&cfg.root, cfg.hdf5_listing).map_err(|source| PublisherError::Root {
         path: cfg.root.clone(),
         source,
     })?;
@@ -258,7 +264,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "rescan failed; starting over");
-                        watch = Watch::new(&cfg.root).ok();
+                        watch = Watch::new(&cfg.root, cfg.hdf5_listing).ok();
                     }
                 }
             }

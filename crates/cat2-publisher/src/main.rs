@@ -24,6 +24,10 @@ struct Args {
     /// State directory [default: `statedir`, else _caterva2/pub[.ID]].
     #[arg(long)]
     statedir: Option<PathBuf>,
+    /// What an HDF5 root lists: `full` (also soft-linked objects and compound types) or
+    /// `caterva2-0.2` (exactly Caterva2 0.2.0's list) [default: `hdf5_listing`, else full].
+    #[arg(long)]
+    hdf5_listing: Option<String>,
     /// Log level [default: `loglevel`, else warn].
     #[arg(long)]
     loglevel: Option<String>,
@@ -70,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
             Some(i) => PathBuf::from(format!("_caterva2/pub.{i}")),
             None => PathBuf::from("_caterva2/pub"),
         });
+    if let Some(l) = a.hdf5_listing.or(get("hdf5_listing")?) {
+        cfg.hdf5_listing = l.parse().map_err(anyhow::Error::msg)?;
+    }
     if let Some(i) = id {
         cfg.id = format!("{i}-{}", cfg.id);
     }

@@ -13,6 +13,10 @@ struct Args {
     hdf5_file: std::path::PathBuf,
     /// The root directory to create.
     root_dir: std::path::PathBuf,
+    /// What to convert: `full` (also soft-linked objects, copied under each link's name, and
+    /// compound types) or `caterva2-0.2` (what Caterva2 0.2.0 converts).
+    #[arg(long, default_value = "full")]
+    listing: cat2_hdf5::Listing,
     /// Log level.
     #[arg(long, default_value = "warn")]
     loglevel: String,
@@ -25,6 +29,6 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     cat2_hdf5::tool_main("cat2import", &a.root_dir, |progress| {
-        cat2_hdf5::import::import(&a.hdf5_file, &a.root_dir, progress)
+        cat2_hdf5::import::import(&a.hdf5_file, &a.root_dir, a.listing, progress)
     })
 }

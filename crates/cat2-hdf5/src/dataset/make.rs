@@ -35,6 +35,62 @@ impl Inner {
         }
     }
 
+    /// Checks that chunk `n` is stored where and as it was when this version was opened:
+    /// `loc` is where libhdf5 says it is now (after the read). A file rewritten in place
+    /// fails here even within one tick of its modification time.
+    fn verify(&self, n: u64, loc: Option<ffi::ChunkLoc>) -> Result<(), FormatError> {
+        let Some(was) = self.stored.get().and_then(|s| s.get(n as usize)) else {
+            return Ok(());
+        };
+        let changed = || FormatError::Changed {
+            path: self.file.path().to_owned(),
+        };
+        if was.loc != loc {
+            return Err(changed());
+        }
+        if let Some(loc) = loc {
+            let at = self.file.chunk_offset(loc.addr);
+            if crate::etag::digest_range(self, at, loc.size)? != was.digest {
+                return Err(changed());
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcome of a libhdf5 read of chunk `n` (starting at `start`), checked against the
+    /// version: a read that failed or succeeded while the file was rewritten is stale.
+    fn checked(
+        &self,
+        n: u64,
+        ds: &hdf5::Dataset,
+        start: &[u64],
+        read: Result<(), ffi::H5Error>,
+    ) -> Result<(), FormatError> {
+        let loc = self.location(n, ds, start);
+        let verified = loc.and_then(|loc| self.verify(n, loc));
+        match (read, verified) {
+            (_, Err(e @ FormatError::Changed { .. })) => Err(e),
+            (Err(e), _) => {
+                self.file.check_unchanged()?;
+                Err(self.unreadable(n, format!("{} (a filter missing or failing?)", e.0)))
+            }
+            (Ok(()), v) => v,
+        }
+    }
+
+    /// Where libhdf5 says chunk `n` (starting at `start`) of `ds` is stored.
+    fn location(
+        &self,
+        n: u64,
+        ds: &hdf5::Dataset,
+        start: &[u64],
+    ) -> Result<Option<ffi::ChunkLoc>, FormatError> {
+        if self.stored.get().is_none() {
+            return Ok(None);
+        }
+        ffi::chunk_location(ds.id(), start).map_err(|e| self.unreadable(n, e.0))
+    }
+
     /// The box of chunk `n` inside the array: where it starts, and its extent.
     fn region(&self, n: u64) -> (Vec<u64>, Vec<u64>) {
         let start = self.layout.chunk_start(n);
@@ -74,8 +130,8 @@ impl Inner {
             let ds = h5
                 .dataset(&self.name)
                 .map_err(|e| self.unreadable(n, e.to_string()))?;
-            ffi::read_region(ds.id(), start_arg, &count, &mut data)
-                .map_err(|e| self.unreadable(n, format!("{} (a filter missing or failing?)", e.0)))
+            let read = ffi::read_region(ds.id(), start_arg, &count, &mut data);
+            self.checked(n, &ds, start_arg, read)
         })?;
         self.pack(n, &start, &count, &data)
     }
@@ -108,9 +164,23 @@ impl Inner {
             ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
         })?;
         let Some(loc) = loc else {
+            self.verify(n, None)?;
             *buf = self.fill_chunk(n)?;
             return Ok(());
         };
+        let made = self.blosc2_stored(n, loc, buf);
+        // Checked after reading: what was read is what the etag covers.
+        self.verify(n, Some(loc))?;
+        made
+    }
+
+    /// Chunk `n` made from its stored Blosc2 frame at `loc`.
+    fn blosc2_stored(
+        &self,
+        n: u64,
+        loc: ffi::ChunkLoc,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), FormatError> {
         let itemsize = self.layout.itemsize();
         let full_bytes = self.layout.chunks().iter().product::<u64>() * itemsize as u64;
         let at = self.file.chunk_offset(loc.addr);
@@ -284,9 +354,8 @@ impl Inner {
                 let ds = h5
                     .dataset(&self.name)
                     .map_err(|e| self.unreadable(n, e.to_string()))?;
-                ffi::read_region(ds.id(), &start, &count, &mut data).map_err(|e| {
-                    self.unreadable(n, format!("{} (a filter missing or failing?)", e.0))
-                })
+                let read = ffi::read_region(ds.id(), &start, &count, &mut data);
+                self.checked(n, &ds, &cstart, read)
             })?;
         }
         let block = unclip(&data, &count, l.blocks(), itemsize)?;
