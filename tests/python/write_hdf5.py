@@ -88,6 +88,9 @@ with h5py.File(out / "cases.h5", "w", userblock_size=512) as f:
     z = np.zeros((20, 20), dtype="f8")
     z[10:, 10:] = 1.0
     f.create_dataset("blosc2/zeros", data=z, chunks=(10, 10), **B2())
+    # Chunks big enough for several Blosc2 blocks each (small reads cut single blocks).
+    f.create_dataset("blosc2/blocks", data=rng.standard_normal((40, 128, 128)).astype("f4"),
+                     chunks=(20, 128, 128), **B2(cname="lz4", filters=B2.SHUFFLE))
     f.create_dataset("blosc2/d1", data=np.arange(1000, dtype="i8") * 7, chunks=(300,), **B2(cname="lz4"))
     f.create_dataset("blosc2/bitshuffle", data=np.arange(4096, dtype="u2").reshape(64, 64), chunks=(32, 32),
                      **B2(cname="blosclz", filters=B2.BITSHUFFLE))

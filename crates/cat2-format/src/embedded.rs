@@ -51,6 +51,21 @@ impl EmbeddedFrame {
         self.frame.stored_chunk_into(n, buf)
     }
 
+    /// Block `b` of chunk `n` (holding `expected` bytes in blocks of `block_bytes`) as a
+    /// one-block chunk and its uncompressed size, read alone; `None` when it must be read whole.
+    ///
+    /// # Errors
+    /// [`FormatError::NoSuchChunk`]; [`FormatError::BadChunk`]; I/O errors.
+    pub fn one_block(
+        &self,
+        n: u64,
+        expected: i64,
+        block_bytes: usize,
+        b: u64,
+    ) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        self.frame.one_block(n, expected, block_bytes, b)
+    }
+
     /// The frame's metadata (parsed by c-blosc2 once the structure is checked): an array when
     /// it has a `b2nd` metalayer, a super-chunk otherwise.
     ///

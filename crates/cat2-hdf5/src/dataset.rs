@@ -22,6 +22,7 @@ use hdf5::filters::Filter;
 
 use crate::H5File;
 
+mod decoded;
 mod make;
 use crate::ffi::{self, BLOSC2_FILTER};
 use crate::types::numpy_dtype;
@@ -70,6 +71,9 @@ pub(crate) struct Inner {
     /// Per chunk of a chunked dataset, where its stored bytes were and their digest when the
     /// version was opened (set once, by the etag): every chunk made is checked against it.
     pub(crate) stored: std::sync::OnceLock<Vec<Stored>>,
+    /// This version's id for decoded chunks kept a moment ([`decoded`]), and its gate.
+    pub(crate) id: u64,
+    pub(crate) gate: std::sync::Mutex<()>,
 }
 
 /// A stored HDF5 chunk as it was when its version was opened.
@@ -210,6 +214,8 @@ pub(crate) fn describe(
             cparams,
             fill,
             stored: std::sync::OnceLock::new(),
+            id: decoded::new_id(),
+            gate: std::sync::Mutex::new(()),
         }));
         let etag = crate::etag::of(&source, &ds, &meta)?;
         Ok(Described { source, meta, etag })

@@ -121,18 +121,23 @@ impl Inner {
         embedded::compress_chunk(&chunk, &self.cparams)
     }
 
-    fn convert(&self, n: u64) -> Result<Vec<u8>, FormatError> {
-        let (start, count) = self.region(n);
+    /// The items of chunk `n`'s box (C order), read by libhdf5 and checked.
+    fn read_box(&self, n: u64, start: &[u64], count: &[u64]) -> Result<Vec<u8>, FormatError> {
         let bytes = count.iter().product::<u64>() as usize * self.layout.itemsize();
         let mut data = vec![0u8; bytes];
-        let start_arg: &[u64] = &start;
         self.file.with(|h5| {
             let ds = h5
                 .dataset(&self.name)
                 .map_err(|e| self.unreadable(n, e.to_string()))?;
-            let read = ffi::read_region(ds.id(), start_arg, &count, &mut data);
-            self.checked(n, &ds, start_arg, read)
+            let read = ffi::read_region(ds.id(), start, count, &mut data);
+            self.checked(n, &ds, start, read)
         })?;
+        Ok(data)
+    }
+
+    fn convert(&self, n: u64) -> Result<Vec<u8>, FormatError> {
+        let (start, count) = self.region(n);
+        let data = self.read_box(n, &start, &count)?;
         self.pack(n, &start, &count, &data)
     }
 
@@ -264,6 +269,22 @@ fn box_layout(
     Ok((layout, sel))
 }
 
+/// The sub-box `count` at `offset` of a C-order box `dims`.
+fn sub_box(
+    full: &[u8],
+    dims: &[u64],
+    offset: &[u64],
+    count: &[u64],
+    itemsize: usize,
+) -> Result<Vec<u8>, FormatError> {
+    let layout = ChunkLayout::new(dims.to_vec(), dims.to_vec(), dims.to_vec(), itemsize)?;
+    let ranges = offset.iter().zip(count).map(|(o, c)| *o..o + c).collect();
+    let sel = Selection::from_ranges(ranges, dims)?;
+    let mut out = vec![0u8; count.iter().product::<u64>() as usize * itemsize];
+    layout.copy_from_chunk(0, full, &sel, &mut out)?;
+    Ok(out)
+}
+
 /// The sub-box `count` at the origin of a C-order box `dims`.
 fn clip(full: &[u8], dims: &[u64], count: &[u64], itemsize: usize) -> Result<Vec<u8>, FormatError> {
     let mut out = vec![0u8; count.iter().product::<u64>() as usize * itemsize];
@@ -349,7 +370,16 @@ impl Inner {
             .collect();
         let nitems: u64 = count.iter().product();
         let mut data = vec![0u8; nitems as usize * itemsize];
-        if nitems > 0 {
+        let whole_chunk = l.chunk_nitems() as usize * itemsize;
+        if nitems > 0 && self.stored.get().is_some() && whole_chunk <= super::decoded::MAX_ENTRY {
+            // Chunked: libhdf5 decodes the whole chunk anyway; decoded once for all its blocks.
+            let (cs, cc) = self.region(n);
+            let whole = super::decoded::get_or_decode(self.id, n, &self.gate, || {
+                self.read_box(n, &cs, &cc)
+            })?;
+            let offset: Vec<u64> = start.iter().zip(&cs).map(|(s, c)| s - c).collect();
+            data = sub_box(&whole, &cc, &offset, &count, itemsize)?;
+        } else if nitems > 0 {
             self.file.with(|h5| {
                 let ds = h5
                     .dataset(&self.name)
@@ -361,6 +391,42 @@ impl Inner {
         let block = unclip(&data, &count, l.blocks(), itemsize)?;
         let raw = embedded::compress_chunk(&block, &self.cparams)?;
         Ok((raw, block.len()))
+    }
+}
+
+impl Inner {
+    /// Block `b` of chunk `n` of a Blosc2-filtered dataset, cut from the stored chunk without
+    /// decoding it; `None` when the chunk must be read whole (unwritten, special, unfiltered,
+    /// or its blocks do not decode alone).
+    fn verbatim_block(&self, n: u64, b: u64) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
+        let (start, _) = self.region(n);
+        let loc = self.file.with(|h5| {
+            let ds = h5
+                .dataset(&self.name)
+                .map_err(|e| self.unreadable(n, e.to_string()))?;
+            ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
+        })?;
+        let itemsize = self.layout.itemsize();
+        let full_bytes = self.layout.chunks().iter().product::<u64>() * itemsize as u64;
+        let Some(loc) = loc.filter(|l| l.filter_mask & 1 == 0) else {
+            return Ok(None);
+        };
+        if loc.size > full_bytes + MAX_FRAME_OVERHEAD {
+            return Ok(None);
+        }
+        let at = self.file.chunk_offset(loc.addr);
+        let frame = EmbeddedFrame::open(self.file.path(), self.file.raw_clone()?, at, loc.size)
+            .map_err(|_| self.unreadable(n, "the stored chunk is not a Blosc2 frame"))?;
+        if frame.nchunks() != 1 {
+            return Ok(None);
+        }
+        let expected = self.layout.chunk_nitems() as i64 * itemsize as i64;
+        let one = frame
+            .one_block(0, expected, self.layout.block_bytes(), b)
+            .map_err(|e| self.unreadable(n, e.to_string()))?;
+        // Checked after reading: what was read is what the etag covers.
+        self.verify(n, Some(loc))?;
+        Ok(one)
     }
 }
 
@@ -387,11 +453,15 @@ impl ChunkSource for H5Dataset {
         if nchunk >= nchunks {
             return Err(FormatError::NoSuchChunk { nchunk, nchunks });
         }
-        if self.plan != Plan::Convert || self.layout.shape().is_empty() {
+        if self.layout.shape().is_empty() {
             return Ok(None);
         }
         let me = self.0.clone();
-        crate::pool::run(move || me.convert_block(nchunk, block)).map(Some)
+        match self.plan {
+            Plan::Convert => crate::pool::run(move || me.convert_block(nchunk, block)).map(Some),
+            Plan::Verbatim => crate::pool::run(move || me.verbatim_block(nchunk, block)),
+            Plan::Recompress => Ok(None),
+        }
     }
 }
 
@@ -417,6 +487,20 @@ mod tests {
         .unwrap();
         assert_eq!(back, data);
         assert_eq!(super::unclip(&full, &[3, 4], &[3, 4], 1).unwrap(), full);
+    }
+
+    #[test]
+    fn cuts_sub_boxes() {
+        let full: Vec<u8> = (0..12).collect();
+        assert_eq!(
+            super::sub_box(&full, &[3, 4], &[1, 1], &[2, 2], 1).unwrap(),
+            [5, 6, 9, 10]
+        );
+        assert_eq!(
+            super::sub_box(&full, &[3, 4], &[0, 0], &[3, 4], 1).unwrap(),
+            full
+        );
+        assert!(super::sub_box(&full, &[3, 4], &[2, 0], &[2, 1], 1).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! on the same machine and files.
 //!
 //! `cargo build --release --bins && target/release/cat2-bench-hdf5 [--reps N] [--scale F]
-//! [--out FILE] [--no-reference]`
+//! [--out FILE] [--no-reference] [--contiguous-gb G]`
 //!
 //! Two files are made once (with h5py, from the interop venv `.tools/venv`) under the git-ignored
 //! `bench-data/hdf5/`: `deflate-N.h5`, one float32 `data` of N×512×512 (N = 400 at scale 1,
@@ -19,7 +19,9 @@
 //! - for the Blosc2 file, the NATS floor: its stored bytes through nats-server as 1 MiB messages
 //!   between two clients (cat2 forwards those chunks untouched, so this bounds its download);
 //! - for the deflate file, the conversion rate of `cat2import` against h5py reading each chunk
-//!   plus python-blosc2 compressing it (ZSTD level 1, shuffle: what cat2 announces), in this run.
+//!   plus python-blosc2 compressing it (ZSTD level 1, shuffle: what cat2 announces), in this run;
+//! - with `--contiguous-gb G`, a contiguous float64 dataset of ~G GB (`contiguous.rs`): cold
+//!   download and the publisher's peak RSS (cat2 alone: the reference loads such datasets whole).
 //!
 //! The services are taken from next to this program (`target/release/`), as `cat2-bench` does.
 //! It prints one markdown table (and appends it to `--out`); it does not assert. Progress goes to
@@ -48,7 +50,13 @@ struct Args {
     /// cat2 alone (no reference deployment needed); conversion rates and floors still run.
     #[arg(long)]
     no_reference: bool,
+    /// Also serves a contiguous float64 dataset of this many GB (0: not): the publisher's
+    /// peak RSS over its cold download (made once under bench-data/hdf5/).
+    #[arg(long, default_value_t = 0.0)]
+    contiguous_gb: f64,
 }
+
+mod contiguous;
 
 /// One served file.
 struct File {
@@ -508,6 +516,9 @@ async fn main() {
     }
 
     let mut rows = Vec::new();
+    if args.contiguous_gb > 0.0 {
+        rows.extend(contiguous::measure(&mut c, &data, args.contiguous_gb, &http, &sub).await);
+    }
     for (i, f) in files.iter().enumerate() {
         let name = format!("{}.h5", f.kind);
         rows.push(row(
@@ -593,10 +604,11 @@ async fn main() {
             "\n## HDF5 roots\n\nMedians of {reps} repetitions; cold = subscriber cache wiped and \
              restarted. Files: {sizes}. Downloaded: {} MB (deflate), {} MB (Blosc2).\n\n\
              Reproduce: `cargo build --release --bins && target/release/cat2-bench-hdf5 --reps {reps} \
-             --scale {}`\n\n{table}",
+             --scale {} --contiguous-gb {}`\n\n{table}",
             full_bytes[0] / 1_000_000,
             full_bytes[1] / 1_000_000,
-            args.scale
+            args.scale,
+            args.contiguous_gb
         );
         let mut f = std::fs::OpenOptions::new()
             .create(true)
