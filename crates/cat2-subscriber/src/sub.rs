@@ -70,6 +70,32 @@ impl Cached {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The gates of the datasets being opened, by (root, path).
+type Gates = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
+/// A dataset's gate, held; the map entry goes with the last holder.
+struct Gate<'a> {
+    sub: &'a Sub,
+    key: (String, String),
+    gate: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut map = self
+            .sub
+            .opening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Clones are taken under the map's lock: the map's and ours mean nobody else waits.
+        if Arc::strong_count(&self.gate) == 2 {
+            map.remove(&self.key);
+        }
+    }
+}
+
 /// (cache instance, chunk).
 type FlightKey = (u64, u64);
 type FlightResult = Option<Result<(), ApiError>>;
@@ -92,8 +118,10 @@ pub(crate) struct Sub {
     permits: Semaphore,
     /// Bounds the bytes those requests ask for, in MiB ([`Config::fetch_buffer_bytes`]).
     buffer_mib: Semaphore,
-    /// Serialises the opening of cache files (rare), so each file has one instance.
-    opening: tokio::sync::Mutex<()>,
+    /// One gate per dataset: serialises the opening, creation and removal of its cache file,
+    /// so each file has one instance. Never held across a network wait (a hung publisher
+    /// must not stall the opening of anything else, nor of this dataset once it answers).
+    opening: Mutex<Gates>,
     /// Serialises follows and changes of one root.
     root_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Decoded blocks fetched on their own (small reads of chunks not cached yet), keyed by
@@ -121,7 +149,7 @@ impl Sub {
             inflight: Mutex::new(HashMap::new()),
             permits,
             buffer_mib,
-            opening: tokio::sync::Mutex::new(()),
+            opening: Mutex::new(HashMap::new()),
             root_locks: Mutex::new(HashMap::new()),
             blocks: crate::read::block_cache(),
             synced: Mutex::new(std::collections::HashSet::new()),
@@ -198,6 +226,35 @@ impl Sub {
         Ok((root, rel, etag))
     }
 
+    /// Waits for the gate of `root/rel` (see [`Sub::opening`]).
+    async fn gate(&self, root: &RootName, rel: &str) -> Gate<'_> {
+        let key = (root.to_string(), rel.to_owned());
+        let gate = self
+            .opening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let guard = gate.clone().lock_owned().await;
+        Gate {
+            sub: self,
+            key,
+            gate,
+            guard: Some(guard),
+        }
+    }
+
+    /// The version of `root/rel` the state holds now.
+    fn state_etag(&self, root: &RootName, rel: &DatasetPath) -> Result<String, ApiError> {
+        self.state()
+            .roots
+            .get(root.as_str())
+            .and_then(|r| r.datasets.get(rel.as_str()))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("Not Found".into()))
+    }
+
     fn lookup(&self, root: &RootName, rel: &DatasetPath, etag: &str) -> Option<Arc<Cached>> {
         let caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
         caches
@@ -218,19 +275,12 @@ impl Sub {
         if let Some(c) = self.lookup(root, rel, etag) {
             return Ok(c);
         }
-        let _opening = self.opening.lock().await;
+        let gate = self.gate(root, rel.as_str()).await;
         // The version may have changed (or gone) while we waited: `create` and `remove` change
-        // files and state together under `opening`, so the file on disk is the state's version
-        // (after a crash between the two, the next revalidation replaces it).
-        let etag = self
-            .state()
-            .roots
-            .get(root.as_str())
-            .and_then(|r| r.datasets.get(rel.as_str()))
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
-        let etag = etag.as_str();
-        if let Some(c) = self.lookup(root, rel, etag) {
+        // files and state together under the dataset's gate, so the file on disk is the
+        // state's version (after a crash between the two, the next revalidation replaces it).
+        let etag = self.state_etag(root, rel)?;
+        if let Some(c) = self.lookup(root, rel, &etag) {
             return Ok(c);
         }
         let path = self.cache_path(root, rel);
@@ -238,17 +288,25 @@ impl Sub {
         let opened = tokio::task::spawn_blocking(move || CacheFile::open(&path, kind))
             .await
             .map_err(blocking_err)?;
-        match opened {
-            Ok(file) => Ok(self.insert(root, rel, etag, kind, file)),
-            Err(e) => {
-                tracing::warn!(root = %root, path = %rel, error = %e, "cache file unusable, recreating it");
-                let info = self.client.info(root, rel.as_str(), None).await?;
-                let meta = info
-                    .meta
-                    .ok_or_else(|| ApiError::internal("publisher sent no metadata"))?;
-                self.create(root, rel, &info.etag, meta).await
-            }
+        let e = match opened {
+            Ok(file) => return Ok(self.insert(root, rel, &etag, kind, file)),
+            Err(e) => e,
+        };
+        tracing::warn!(root = %root, path = %rel, error = %e, "cache file unusable, recreating it");
+        // The publisher is asked with the gate open: it may be slow or hung.
+        drop(gate);
+        let info = self.client.info(root, rel.as_str(), None).await?;
+        let meta = info
+            .meta
+            .ok_or_else(|| ApiError::internal("publisher sent no metadata"))?;
+        let _gate = self.gate(root, rel.as_str()).await;
+        // Someone else may have made it meanwhile, or the dataset may be gone; otherwise the
+        // publisher's version is the one made (as before the gate was opened).
+        if let Some(c) = self.lookup(root, rel, &info.etag) {
+            return Ok(c);
         }
+        self.state_etag(root, rel)?;
+        self.create(root, rel, &info.etag, meta).await
     }
 
     fn insert(
@@ -282,7 +340,7 @@ impl Sub {
         etag: &str,
         meta: Meta,
     ) -> Result<Arc<Cached>, ApiError> {
-        let _opening = self.opening.lock().await;
+        let _gate = self.gate(root, rel.as_str()).await;
         self.create(root, rel, etag, meta).await
     }
 
@@ -320,7 +378,7 @@ impl Sub {
 
     /// Forgets `root/rel`: its cache file, and its entry.
     pub(crate) async fn remove(&self, root: &RootName, rel: &str) {
-        let _opening = self.opening.lock().await;
+        let _gate = self.gate(root, rel).await;
         self.caches
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
