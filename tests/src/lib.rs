@@ -40,6 +40,16 @@ pub fn python_command<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Co
     c
 }
 
+/// Writes `data` as a 1-d `|u1` b2nd array of one chunk, in blocks of 64 KiB.
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn write_one_chunk_b2nd(path: &Path, data: &[u8]) {
+    let n = data.len() as u64;
+    cat2_format::encode::write_b2nd_file(path, "|u1", &[n], &[n], &[1 << 16], data, &[])
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
 /// Decodes a Blosc2 frame (a `/api/fetch` reply or a downloaded file): its shape (empty for
 /// super-chunks) and all its bytes.
 ///

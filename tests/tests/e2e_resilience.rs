@@ -32,16 +32,7 @@ async fn a_20_mib_chunk_crosses_a_1_mib_max_payload() {
     std::fs::create_dir_all(&root).unwrap();
     let n = 20 << 20;
     let data = noise(n, 7);
-    cat2_format::encode::write_b2nd_file(
-        &root.join("big.b2nd"),
-        "|u1",
-        &[n as u64],
-        &[n as u64],
-        &[1 << 16],
-        &data,
-        &[],
-    )
-    .unwrap();
+    cat2_e2e::write_one_chunk_b2nd(&root.join("big.b2nd"), &data);
     let _bro = c.broker();
     let _publ = c.publisher("big", &root, "a", false);
     let sub = c.subscriber(20.0);

@@ -73,3 +73,66 @@ async fn a_hung_publisher_does_not_stall_opening_other_datasets() {
     let (status, _) = stuck.await.unwrap();
     assert!(status == 200 || status >= 500, "a's dataset: {status}");
 }
+
+/// A download (no deadline) that waits on a chunk whose fetch a slice request started (with
+/// the slice's deadline) keeps its own terms: when the slice's fetch gives up, the download
+/// fetches the chunk itself and completes once the publisher answers again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_waiting_on_a_slices_fetch_keeps_its_own_deadline() {
+    let mut c = Cluster::new(&[]);
+    let root = c.path("one");
+    std::fs::create_dir_all(&root).unwrap();
+    let data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    cat2_e2e::write_one_chunk_b2nd(&root.join("one.b2nd"), &data);
+    let _bro = c.broker();
+    let publ = c.publisher("one", &root, "a", false);
+    let timeout = 3.0;
+    let sub = c.subscriber(timeout);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = cat2_e2e::http();
+    subscribe(&http, &base, "one").await;
+    // A small read: the cache is open, its one chunk still missing.
+    let (status, _) = fetch(&http, &base, "one/one.b2nd", "0:10").await;
+    assert_eq!(status, 200);
+
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    let name = cat2_proto::RootName::new("one").unwrap();
+    let mut requests = nats
+        .subscribe(cat2_proto::subject::root_chunks(&name))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    let pid = publ.pid().unwrap().to_string();
+    signal(&pid, "-STOP");
+    let slice = {
+        let (http, base) = (http.clone(), base.clone());
+        tokio::spawn(async move { fetch(&http, &base, "one/one.b2nd", "").await })
+    };
+    // The slice's fetch of the chunk is on the wire: the download waits on it.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        futures::StreamExt::next(&mut requests),
+    )
+    .await
+    .expect("the slice's chunk request")
+    .expect("a message");
+    let download = {
+        let (http, base) = (http.clone(), base.clone());
+        tokio::spawn(async move {
+            let r = http
+                .get(format!("{base}/files/one/one.b2nd"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap_or_default())
+        })
+    };
+    let (status, _) = slice.await.unwrap();
+    assert!(status >= 500, "the slice ran out of time: {status}");
+    signal(&pid, "-CONT");
+    let (status, body) = download.await.unwrap();
+    assert_eq!(status, 200, "the download kept its own deadline");
+    assert!(cat2_e2e::decode_frame(&body).1 == data, "downloaded bytes");
+}

@@ -17,16 +17,44 @@ use tokio::time::Instant;
 use super::{BATCH_BYTES, Cached, FlightKey, FlightResult, PART_BYTES, Sub, blocking_err};
 use crate::ApiError;
 
+/// Rounds of [`Sub::ensure`] for chunks whose fetch, started by another request, failed.
+const MAX_ROUNDS: usize = 8;
+
 impl Sub {
     /// Makes sure `chunks` of `c` are cached and flushed, fetching the missing ones (once,
     /// however many requests need them). With a `deadline`, fails past it; without one (whole
-    /// downloads), fails only when publishers stall for the request timeout.
+    /// downloads), fails only when publishers stall for the request timeout. A fetch another
+    /// request started carries that request's deadline: when it fails, this request fetches
+    /// those chunks again on its own terms rather than take the other's error.
     pub(crate) async fn ensure(
         self: &Arc<Self>,
         c: &Arc<Cached>,
         chunks: Vec<u64>,
         deadline: Option<Instant>,
     ) -> Result<(), ApiError> {
+        let mut chunks = chunks;
+        let mut round = 0;
+        loop {
+            let failed = self.ensure_once(c, chunks, deadline).await?;
+            let Some((again, err)) = failed else {
+                return Ok(());
+            };
+            round += 1;
+            if round >= MAX_ROUNDS || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(err);
+            }
+            chunks = again;
+        }
+    }
+
+    /// One round of [`Sub::ensure`]: our own fetch's outcome, or the chunks whose fetch by
+    /// another request failed (with the first such error).
+    async fn ensure_once(
+        self: &Arc<Self>,
+        c: &Arc<Cached>,
+        chunks: Vec<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<(Vec<u64>, ApiError)>, ApiError> {
         // Which chunks are missing and who fetches them, decided under the file's read lock: a
         // fetch fills its chunks (under the write lock) before it leaves `inflight`, so a chunk
         // seen missing here is either being fetched (we wait for it) or not (we fetch it).
@@ -38,7 +66,7 @@ impl Sub {
             let mut inflight = sub.inflight.lock().unwrap_or_else(PoisonError::into_inner);
             for n in chunks.into_iter().filter(|n| !f.is_filled(*n)) {
                 if let Some(rx) = inflight.get(&(cc.id, n)) {
-                    waits.push(rx.clone());
+                    waits.push((n, rx.clone()));
                 } else {
                     let (tx, rx) = watch::channel(None);
                     inflight.insert((cc.id, n), rx);
@@ -59,20 +87,19 @@ impl Sub {
         })
         .await
         .map_err(blocking_err)?;
-        let mut result = Ok(());
         if let Some(t) = task {
-            result = t
-                .await
-                .map_err(|e| ApiError::internal(format!("fetch task failed: {e}")))?;
+            t.await
+                .map_err(|e| ApiError::internal(format!("fetch task failed: {e}")))??;
         }
         let key = format!("{}/{}", c.root, c.rel);
-        for mut rx in waits {
+        let mut failed: Option<(Vec<u64>, ApiError)> = None;
+        for (n, mut rx) in waits {
             let wait = rx.wait_for(Option::is_some);
             let waited = match deadline {
                 Some(d) => tokio::time::timeout_at(d, wait).await,
                 None => Ok(wait.await),
             };
-            match waited {
+            let err = match waited {
                 Err(_) => {
                     return Err(ApiError::Timeout(format!(
                         "chunks of {key} did not arrive in {:?}",
@@ -80,18 +107,19 @@ impl Sub {
                     )));
                 }
                 Ok(Err(_)) => {
-                    return Err(ApiError::Unavailable(format!(
-                        "fetching chunks of {key} was abandoned"
-                    )));
+                    ApiError::Unavailable(format!("fetching chunks of {key} was abandoned"))
                 }
-                Ok(Ok(v)) => {
-                    if let Some(Err(e)) = v.as_ref() {
-                        return Err(e.clone());
-                    }
-                }
+                Ok(Ok(v)) => match v.as_ref() {
+                    Some(Err(e)) => e.clone(),
+                    _ => continue,
+                },
+            };
+            match &mut failed {
+                Some((again, _)) => again.push(n),
+                None => failed = Some((vec![n], err)),
             }
         }
-        result
+        Ok(failed)
     }
 }
 
