@@ -136,3 +136,37 @@ async fn a_download_waiting_on_a_slices_fetch_keeps_its_own_deadline() {
     assert_eq!(status, 200, "the download kept its own deadline");
     assert!(cat2_e2e::decode_frame(&body).1 == data, "downloaded bytes");
 }
+
+/// A bad `--timeout` is refused with a message naming it (it used to be ignored silently).
+#[test]
+fn a_bad_timeout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["-1", "0", "NaN", "inf", "1e30"] {
+        let mut child = std::process::Command::new(cat2_e2e::cluster::bin("cat2sub"))
+            .arg(format!("--timeout={bad}"))
+            .args(["--http", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1"])
+            .arg("--statedir")
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let status = status.unwrap_or_else(|| panic!("--timeout {bad}: still running"));
+        assert!(!status.success(), "--timeout {bad}: exited 0");
+        assert!(err.contains("invalid timeout"), "--timeout {bad}: {err}");
+    }
+}

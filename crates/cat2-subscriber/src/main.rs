@@ -87,7 +87,15 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::anyhow!("[subscriber] prefetch_chunks: {v:?} is not true or false")
             })?,
         };
-    if let Some(t) = timeout.filter(|t| *t > 0.0 && t.is_finite()) {
+    if let Some(t) = timeout {
+        // Refused, not ignored: a timeout that is not a positive number of seconds up to a
+        // day is a mistake in the command line or the configuration.
+        if !(t > 0.0 && t <= 86_400.0) {
+            anyhow::bail!(
+                "invalid timeout {t}: it must be a number of seconds above 0 and at most 86400 \
+                 (--timeout or [subscriber] timeout)"
+            );
+        }
         cfg.timeout = Duration::from_secs_f64(t);
     }
     let listener = cat2_client::service::bind(&cfg.http)

@@ -112,6 +112,11 @@ pub(crate) struct Sub {
     /// by the periodic tick when `state_dirty`.
     state: Mutex<State>,
     state_dirty: AtomicBool,
+    /// Snapshots of the state are numbered under its lock; the number of the last one
+    /// written is kept here (its lock serialises the writes): an older one never overwrites
+    /// a newer.
+    snapshots: AtomicU64,
+    saved: Mutex<u64>,
     caches: Mutex<HashMap<(String, String), Arc<Cached>>>,
     inflight: Mutex<HashMap<FlightKey, watch::Receiver<FlightResult>>>,
     /// Bounds concurrent chunk requests to publishers.
@@ -145,6 +150,8 @@ impl Sub {
             cfg,
             state: Mutex::new(state),
             state_dirty: AtomicBool::new(false),
+            snapshots: AtomicU64::new(0),
+            saved: Mutex::new(0),
             caches: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             permits,
@@ -171,12 +178,39 @@ impl Sub {
         self.state_dirty.store(true, Ordering::Release);
     }
 
-    /// Saves the state if it changed (on the blocking pool).
+    /// Saves the state if it changed: a snapshot taken under the lock, written outside it on
+    /// the blocking pool (a failed write leaves the state marked changed, to be retried).
     pub(crate) async fn save_state(self: &Arc<Self>) {
-        if self.state_dirty.swap(false, Ordering::AcqRel) {
-            let sub = self.clone();
-            let _ = tokio::task::spawn_blocking(move || sub.state().save()).await;
+        if !self.state_dirty.swap(false, Ordering::AcqRel) {
+            return;
         }
+        let taken = {
+            let state = self.state();
+            let seq = self.snapshots.fetch_add(1, Ordering::AcqRel) + 1;
+            state.snapshot().map(|s| (seq, s))
+        };
+        let (seq, snap) = match taken {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialise state");
+                return;
+            }
+        };
+        let sub = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut saved = sub.saved.lock().unwrap_or_else(PoisonError::into_inner);
+            if *saved >= seq {
+                return;
+            }
+            match snap.write() {
+                Ok(()) => *saved = seq,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot save state");
+                    sub.state_changed();
+                }
+            }
+        })
+        .await;
     }
 
     pub(crate) fn cache_dir(&self) -> PathBuf {

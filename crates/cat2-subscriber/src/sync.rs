@@ -68,9 +68,11 @@ impl Sub {
                 .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
             if !r.subscribed {
                 r.subscribed = true;
-                state.save();
+                drop(state);
+                self.state_changed();
             }
         }
+        self.save_state().await;
         let lock = self.root_lock(root);
         let _guard = lock.lock().await;
         let list = self.client.list(root).await?;
