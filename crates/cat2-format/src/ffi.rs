@@ -151,6 +151,7 @@ impl Schunk {
                 // SAFETY: the first `nmetalayers` entries are valid metalayers owned by the schunk,
                 // with `content_len` bytes at `content` and a NUL-terminated `name`.
                 let m = unsafe { m.as_ref() }?;
+                // SAFETY: as above: `name` is NUL-terminated and lives as long as the schunk.
                 let name = unsafe { CStr::from_ptr(m.name) }
                     .to_string_lossy()
                     .into_owned();
@@ -158,6 +159,7 @@ impl Schunk {
                 let content = if len == 0 || m.content.is_null() {
                     Vec::new()
                 } else {
+                    // SAFETY: as above: `content` holds `content_len` (= `len`) bytes.
                     unsafe { std::slice::from_raw_parts(m.content, len) }.to_vec()
                 };
                 Some(Layer { name, content })
@@ -195,10 +197,13 @@ impl Schunk {
                 }
                 return Err(FormatError::blosc2("vlmeta_get", rc));
             }
+            // SAFETY: `content` holds `len` bytes (a negative length reads none).
             let bytes =
                 unsafe { std::slice::from_raw_parts(content, usize::try_from(len).unwrap_or(0)) }
                     .to_vec();
+            // SAFETY: c-blosc2 malloc'ed it for us; not used after this.
             unsafe { libc_free(content.cast()) };
+            // SAFETY: `name` is a NUL-terminated string owned by the schunk (checked non-null).
             let name = unsafe { CStr::from_ptr(name) }
                 .to_string_lossy()
                 .into_owned();
@@ -396,8 +401,10 @@ impl Schunk {
         if len < 0 || buf.is_null() {
             return Err(FormatError::blosc2("schunk_to_buffer", len));
         }
+        // SAFETY: `buf` holds `len` bytes, `len` checked non-negative above.
         let out = unsafe { std::slice::from_raw_parts(buf, len as usize) }.to_vec();
         if needs_free {
+            // SAFETY: ours to free (`needs_free`), not used after this.
             unsafe { libc_free(buf.cast()) };
         }
         Ok(out)
@@ -563,11 +570,16 @@ pub(crate) fn write_b2nd(
     if rc < 0 || buf.is_null() {
         return Err(FormatError::blosc2("b2nd_to_cframe", rc));
     }
-    let out = unsafe { std::slice::from_raw_parts(buf, len as usize) }.to_vec();
+    // A length from C is checked before it sizes a slice.
+    let out = usize::try_from(len)
+        // SAFETY: `buf` holds `len` bytes, `len` checked non-negative.
+        .map(|n| unsafe { std::slice::from_raw_parts(buf, n) }.to_vec());
     if needs_free {
+        // SAFETY: ours to free (`needs_free`), not used after this.
         unsafe { libc_free(buf.cast()) };
     }
-    Ok(Some(out))
+    out.map(Some)
+        .map_err(|_| FormatError::blosc2("b2nd_to_cframe", -1))
 }
 
 unsafe extern "C" {

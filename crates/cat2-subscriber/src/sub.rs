@@ -42,8 +42,9 @@ pub(crate) struct Cached {
     /// Immutable for a version: read without the lock.
     pub(crate) meta: Meta,
     pub(crate) layout: ChunkLayout,
-    /// Taken only on the blocking pool. Reads share it; `put_verified` and `flush` take it
-    /// briefly (chunks are verified before, outside it).
+    /// Taken only on the blocking pool. Reads share it; a chunk is stored in three steps
+    /// (`reserve` and `commit` under the write lock, briefly; `write_slot`, the bytes, under
+    /// the read lock), as `flush` is, after it was verified outside any lock.
     file: RwLock<CacheFile>,
 }
 
