@@ -178,7 +178,11 @@ pub async fn run(
                         // A publisher came back: catch up with what changed while it was away.
                         if let Ok(root) = RootName::new(&ev.root.name) {
                             let s = sub.clone();
-                            tokio::spawn(async move { let _ = s.follow(&root).await; });
+                            tokio::spawn(async move {
+                                if let Err(e) = s.follow(&root).await {
+                                    tracing::warn!(root = %root, error = %e, "cannot catch up with a root back online (retried at the next resync)");
+                                }
+                            });
                         }
                     }
                 }
@@ -209,7 +213,9 @@ pub async fn run(
                 if connected {
                     let s = sub.clone();
                     tokio::spawn(async move {
-                        let _ = s.refresh_roots().await;
+                        if let Err(e) = s.refresh_roots().await {
+                            tracing::debug!(error = %e, "cannot refresh the list of roots from the broker (tried again in 2 s)");
+                        }
                         s.spawn_resync(true);
                     });
                 }
