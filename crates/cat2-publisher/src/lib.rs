@@ -151,6 +151,9 @@ pub enum PublisherError {
     /// The NATS service cannot start.
     #[error("nats service: {0}")]
     Nats(String),
+    /// The first scan of the root failed (its task panicked): nothing could be served.
+    #[error("the first scan of the root failed: {0}")]
+    Scan(String),
 }
 
 /// Runs the publisher until `shutdown` resolves.
@@ -172,7 +175,7 @@ pub async fn run(
     let previous = load_etags(&cfg.statedir);
     let (watch, _) = rescan(watch, datasets.clone())
         .await
-        .map_err(|e| PublisherError::Nats(format!("initial scan: {e}")))?;
+        .map_err(PublisherError::Scan)?;
     let mut watch = Some(watch);
     let nats_err = |e: async_nats::Error| PublisherError::Nats(e.to_string());
     let mut metadata = HashMap::new();
