@@ -160,14 +160,19 @@ impl Inner {
         self.pack(n, &start, &count, &clipped)
     }
 
-    fn blosc2(&self, n: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+    /// Where libhdf5 says chunk `n` is stored now (`None`: never written).
+    fn stored_at(&self, n: u64) -> Result<Option<ffi::ChunkLoc>, FormatError> {
         let (start, _) = self.region(n);
-        let loc = self.file.with(|h5| {
+        self.file.with(|h5| {
             let ds = h5
                 .dataset(&self.name)
                 .map_err(|e| self.unreadable(n, e.to_string()))?;
             ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
-        })?;
+        })
+    }
+
+    fn blosc2(&self, n: u64, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        let loc = self.stored_at(n)?;
         let Some(loc) = loc else {
             self.verify(n, None)?;
             *buf = self.fill_chunk(n)?;
@@ -399,13 +404,7 @@ impl Inner {
     /// decoding it; `None` when the chunk must be read whole (unwritten, special, unfiltered,
     /// or its blocks do not decode alone).
     fn verbatim_block(&self, n: u64, b: u64) -> Result<Option<(Vec<u8>, usize)>, FormatError> {
-        let (start, _) = self.region(n);
-        let loc = self.file.with(|h5| {
-            let ds = h5
-                .dataset(&self.name)
-                .map_err(|e| self.unreadable(n, e.to_string()))?;
-            ffi::chunk_location(ds.id(), &start).map_err(|e| self.unreadable(n, e.0))
-        })?;
+        let loc = self.stored_at(n)?;
         let itemsize = self.layout.itemsize();
         let full_bytes = self.layout.chunks().iter().product::<u64>() * itemsize as u64;
         let Some(loc) = loc.filter(|l| l.filter_mask & 1 == 0) else {
