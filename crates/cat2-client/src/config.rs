@@ -25,10 +25,20 @@ pub enum ConfError {
         source: Box<toml::de::Error>,
     },
     /// A key with a value of the wrong type.
-    #[error("configuration key {key} must be a string")]
+    #[error("configuration key {key} must be a string, a number or a boolean")]
     Type {
         /// The key.
         key: String,
+    },
+    /// A key whose value does not parse as what it sets.
+    #[error("configuration key {key} = {value:?}: {why}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        why: String,
     },
     /// NATS options that cannot be applied (e.g. an unreadable credentials file).
     #[error("nats options: {0}")]
@@ -78,10 +88,11 @@ impl Conf {
         Ok(Self { table })
     }
 
-    /// The string at `section.key` where `section` may be dotted (`publisher.1`).
+    /// The value at `section.key` where `section` may be dotted (`publisher.1`), as text:
+    /// `timeout = 10` and `timeout = "10"` both give `"10"`.
     ///
     /// # Errors
-    /// [`ConfError::Type`] when the value is not a string.
+    /// [`ConfError::Type`] when the value is a table, an array or a date.
     pub fn get(&self, section: &str, key: &str) -> Result<Option<String>, ConfError> {
         let mut t = &self.table;
         for part in section.split('.') {
@@ -93,6 +104,9 @@ impl Conf {
         match t.get(key) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
+            Some(toml::Value::Float(f)) => Ok(Some(f.to_string())),
+            Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
             Some(_) => Err(ConfError::Type {
                 key: format!("{section}.{key}"),
             }),
@@ -115,6 +129,28 @@ impl Conf {
             }
         }
         self.get(section, key)
+    }
+
+    /// [`Conf::get_for`] parsed by `parse` (e.g. [`parse_size`]); a value that does not parse
+    /// is refused with a message naming the key.
+    ///
+    /// # Errors
+    /// [`ConfError::Type`], [`ConfError::Invalid`].
+    pub fn parsed_for<T>(
+        &self,
+        section: &str,
+        id: Option<&str>,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfError> {
+        let Some(value) = self.get_for(section, id, key)? else {
+            return Ok(None);
+        };
+        parse(&value).map(Some).map_err(|why| ConfError::Invalid {
+            key: format!("[{section}] {key}"),
+            value,
+            why,
+        })
     }
 
     /// The `[nats]` section, with `url` overridden by `url` when given (flag or `NATS_URL`).
@@ -240,12 +276,41 @@ mod tests {
         assert_eq!(n.token.as_deref(), Some("t"));
         assert_eq!(c.nats(Some("nats://y:1".into())).unwrap().url, "nats://y:1");
         assert!(
-            Conf::parse("[broker]\nhttp = 3\n")
+            Conf::parse("[broker]\nhttp = [3]\n")
                 .unwrap()
                 .get("broker", "http")
                 .is_err()
         );
         assert!(Conf::parse("not toml [").is_err());
+    }
+
+    /// `timeout = 10` and `timeout = "10"` set the same; a bad value names its key.
+    #[test]
+    fn typed_values() {
+        let c = Conf::parse(
+            "[subscriber]\ntimeout = 10\nprefetch_chunks = true\nmemory_budget = \"256MiB\"\n\
+             [subscriber.b]\ntimeout = \"2.5\"\nmemory_budget = 1048576\n[subscriber.c]\ntimeout = \"x\"\n",
+        )
+        .unwrap();
+        let secs = |id| c.parsed_for("subscriber", id, "timeout", parse_seconds);
+        assert_eq!(secs(None).unwrap(), Some(Duration::from_secs(10)));
+        assert_eq!(secs(Some("b")).unwrap(), Some(Duration::from_millis(2500)));
+        let e = secs(Some("c")).unwrap_err().to_string();
+        assert!(
+            e.contains("[subscriber] timeout") && e.contains("\"x\""),
+            "{e}"
+        );
+        let size = |id| c.parsed_for("subscriber", id, "memory_budget", parse_size);
+        assert_eq!(size(None).unwrap(), Some(256 << 20));
+        assert_eq!(size(Some("b")).unwrap(), Some(1 << 20));
+        assert_eq!(
+            c.get("subscriber", "prefetch_chunks").unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_count("0").is_err());
+        assert!(parse_seconds("-1").is_err());
         assert!(Conf::load(Some(Path::new("/nonexistent/caterva2.toml"))).is_err());
     }
 }
@@ -283,5 +348,38 @@ mod sample {
             Some("localhost:8012")
         );
         assert_eq!(c.nats(None).unwrap().url, NatsConfig::DEFAULT_URL);
+    }
+}
+
+/// A size in bytes: a number of bytes, or with a unit (`256MiB`, `1 GiB`, `64 MB`).
+///
+/// # Errors
+/// A message saying what is expected.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| "expected a size in bytes, such as 268435456, 256MiB or 1GiB".to_owned())
+}
+
+/// A positive number, for counts such as request slots.
+///
+/// # Errors
+/// A message saying what is expected.
+pub fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number above 0".to_owned()),
+    }
+}
+
+/// A duration in seconds (`2`, `0.5`), from 0 to a day.
+///
+/// # Errors
+/// A message saying what is expected.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err("expected a number of seconds from 0 to 86400".to_owned()),
     }
 }
