@@ -56,6 +56,9 @@ pub enum ErrorCode {
     Timeout,
     /// Upstream unreachable (no publisher, NATS down).
     Unavailable,
+    /// The service is at its bound of requests or bytes in flight: ask again (another
+    /// member of the queue group may answer), after a pause.
+    Busy,
     /// A bug or an unexpected failure.
     Internal,
 }
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::Stale => 409,
             ErrorCode::Timeout => 504,
             ErrorCode::Unavailable => 503,
+            ErrorCode::Busy => 429,
             ErrorCode::Internal => 500,
         }
     }
@@ -81,6 +85,7 @@ impl ErrorCode {
             409 => ErrorCode::Stale,
             504 => ErrorCode::Timeout,
             503 => ErrorCode::Unavailable,
+            429 => ErrorCode::Busy,
             _ => ErrorCode::Internal,
         }
     }

@@ -18,6 +18,7 @@
 
 mod hdf5root;
 mod http;
+mod limits;
 mod scan;
 mod serve;
 mod state;
@@ -108,9 +109,24 @@ pub struct Config {
     pub heartbeat: Duration,
     /// What an HDF5 root lists (everything by default; Caterva2 0.2.0's listing on demand).
     pub hdf5_listing: cat2_hdf5::Listing,
+    /// Most chunk and block requests served at once; more wait up to `queue_wait`, and past
+    /// that (or when as many wait already) are answered busy, to be asked again.
+    pub max_requests: usize,
+    /// Most bytes read for replies that NATS has not sent yet (the memory replies may take).
+    pub send_buffer_bytes: u64,
+    /// Longest a request waits for a free slot before it is answered busy.
+    pub queue_wait: Duration,
 }
 
 impl Config {
+    /// Default of [`Config::max_requests`]: enough to keep both links and disks busy, few
+    /// enough that their buffers stay small.
+    pub const DEFAULT_MAX_REQUESTS: usize = 64;
+    /// Default of [`Config::send_buffer_bytes`]: 256 MiB.
+    pub const DEFAULT_SEND_BUFFER_BYTES: u64 = 256 << 20;
+    /// Default of [`Config::queue_wait`].
+    pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
     /// Settings for serving `root` as `name`, with defaults for the rest.
     pub fn new(name: RootName, root: PathBuf) -> Self {
         Self {
@@ -122,6 +138,9 @@ impl Config {
             scan_interval: Duration::from_millis(500),
             heartbeat: Duration::from_secs(1),
             hdf5_listing: cat2_hdf5::Listing::Full,
+            max_requests: Self::DEFAULT_MAX_REQUESTS,
+            send_buffer_bytes: Self::DEFAULT_SEND_BUFFER_BYTES,
+            queue_wait: Self::DEFAULT_QUEUE_WAIT,
         }
     }
 }
@@ -218,7 +237,15 @@ pub async fn run(
     announce(&nats, &cfg.name, &startup).await;
     save_etags(&cfg.statedir, &datasets.etags());
 
-    let pool = Arc::new(serve::BufPool::default());
+    let out = serve::Out {
+        nats: nats.clone(),
+        pool: Arc::new(serve::BufPool::default()),
+        limits: Arc::new(limits::Limits::new(
+            cfg.max_requests,
+            cfg.send_buffer_bytes,
+            cfg.queue_wait,
+        )),
+    };
     let stop = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(cfg.clone(), nats.clone(), stop.clone()));
     let http_task = http.map(|listener| {
@@ -244,10 +271,10 @@ pub async fn run(
             Some(req) = list.next() => serve::list(req, &datasets).await,
             Some(req) = info.next() => serve::info(req, &datasets).await,
             Some(req) = chunks.next() => {
-                tokio::spawn(serve::chunks(req, datasets.clone(), nats.clone(), pool.clone()));
+                tokio::spawn(serve::chunks(req, datasets.clone(), out.clone()));
             }
             Some(req) = blocks.next() => {
-                tokio::spawn(serve::blocks(req, datasets.clone(), nats.clone(), pool.clone()));
+                tokio::spawn(serve::blocks(req, datasets.clone(), out.clone()));
             }
             // Rescans run on the blocking pool while requests keep being served.
             _ = scan_tick.tick(), if scanning.is_none() && watch.is_some() => {

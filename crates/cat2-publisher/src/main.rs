@@ -28,6 +28,16 @@ struct Args {
     /// `caterva2-0.2` (exactly Caterva2 0.2.0's list) [default: `hdf5_listing`, else full].
     #[arg(long)]
     hdf5_listing: Option<String>,
+    /// Most chunk requests served at once; more wait (`--queue-wait`), then are answered
+    /// busy and asked again [default: `max_requests`, else 64].
+    #[arg(long, value_parser = cat2_client::parse_count)]
+    max_requests: Option<usize>,
+    /// Most bytes read for replies not sent yet, e.g. 256MiB [default: `send_buffer`, else 256MiB].
+    #[arg(long, value_parser = cat2_client::parse_size)]
+    send_buffer: Option<u64>,
+    /// Seconds a request may wait for a free slot [default: `queue_wait`, else 2].
+    #[arg(long, value_parser = cat2_client::parse_seconds)]
+    queue_wait: Option<std::time::Duration>,
     /// Log level [default: `loglevel`, else warn].
     #[arg(long)]
     loglevel: Option<String>,
@@ -76,6 +86,30 @@ async fn main() -> anyhow::Result<()> {
         });
     if let Some(l) = a.hdf5_listing.or(get("hdf5_listing")?) {
         cfg.hdf5_listing = l.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(n) = a.max_requests.or(conf.parsed_for(
+        "publisher",
+        id,
+        "max_requests",
+        cat2_client::parse_count,
+    )?) {
+        cfg.max_requests = n;
+    }
+    if let Some(b) = a.send_buffer.or(conf.parsed_for(
+        "publisher",
+        id,
+        "send_buffer",
+        cat2_client::parse_size,
+    )?) {
+        cfg.send_buffer_bytes = b;
+    }
+    if let Some(w) = a.queue_wait.or(conf.parsed_for(
+        "publisher",
+        id,
+        "queue_wait",
+        cat2_client::parse_seconds,
+    )?) {
+        cfg.queue_wait = w;
     }
     if let Some(i) = id {
         cfg.id = format!("{i}-{}", cfg.id);

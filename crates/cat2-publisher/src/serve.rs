@@ -9,12 +9,17 @@ use cat2_format::FormatError;
 use cat2_proto::msg::{self, BlocksRequest, ChunksRequest, Info, InfoRequest, List};
 use cat2_proto::{DatasetPath, ErrorCode};
 
+use cat2_client::budget::Lease;
+
+use crate::limits::{Busy, Limits};
 use crate::state::{Datasets, Entry};
 
 /// Most chunks one request may ask for.
 const MAX_CHUNKS_PER_REQUEST: usize = 4096;
 /// Room left for headers in each message.
 const HEADER_ROOM: u64 = 1024;
+/// Blosc2's largest overhead over a chunk's data (`BLOSC2_MAX_OVERHEAD`), with margin.
+const MAX_OVERHEAD: u64 = 256;
 
 /// A NATS micro-service error (ADR-32 headers carry the code and text).
 pub(crate) fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
@@ -150,33 +155,41 @@ impl Items {
         ds: &cat2_format::Dataset,
         id: u64,
         pool: &Arc<BufPool>,
+        room: Lease,
     ) -> Result<Option<Bytes>, FormatError> {
+        // The room rides with the bytes: it goes back once NATS has sent them.
         match self {
             Items::Chunks(_) => {
                 let mut buf = pool.take();
                 ds.raw_chunk_into(id, &mut buf)?;
-                Ok(Some(Bytes::from_owner(Lent {
+                Ok(Some(room.hold_owner(Lent {
                     buf,
                     pool: pool.clone(),
                 })))
             }
-            Items::Blocks { chunk, .. } => Ok(ds.one_block(*chunk, id)?.map(|(b, _)| b.into())),
+            Items::Blocks { chunk, .. } => {
+                Ok(ds.one_block(*chunk, id)?.map(|(b, _)| room.hold_owner(b)))
+            }
         }
+    }
+
+    /// The most bytes reading one item may take: a chunk as stored, which Blosc2 keeps under
+    /// its uncompressed size plus a header (a block of a chunk made on the fly may need the
+    /// whole chunk made first).
+    fn max_bytes(meta: &cat2_proto::Meta) -> u64 {
+        u64::try_from(meta.chunksize).unwrap_or(0) + MAX_OVERHEAD
     }
 }
 
 /// Streams the requested chunks to the reply subject, each cut into parts that fit the
 /// server's `max_payload`. Reads run on the blocking pool.
-pub(crate) async fn chunks(
-    req: Request,
-    datasets: Arc<Datasets>,
-    nats: async_nats::Client,
-    pool: Arc<BufPool>,
-) {
+pub(crate) async fn chunks(req: Request, datasets: Arc<Datasets>, out: Out) {
+    let Some(_slot) = admit(&req, &out.limits).await else {
+        return;
+    };
     match cat2_proto::decode::<ChunksRequest>("chunks", &req.message.payload) {
         Ok(r) => {
             let items = Items::Chunks(r.chunks);
-            let out = Out { nats, pool };
             stream(req, &datasets, out, &r.path, &r.etag, r.max_part, items).await;
         }
         Err(e) => {
@@ -187,19 +200,16 @@ pub(crate) async fn chunks(
 }
 
 /// Streams single blocks of one chunk, each as a one-block chunk, like [`chunks`].
-pub(crate) async fn blocks(
-    req: Request,
-    datasets: Arc<Datasets>,
-    nats: async_nats::Client,
-    pool: Arc<BufPool>,
-) {
+pub(crate) async fn blocks(req: Request, datasets: Arc<Datasets>, out: Out) {
+    let Some(_slot) = admit(&req, &out.limits).await else {
+        return;
+    };
     match cat2_proto::decode::<BlocksRequest>("blocks", &req.message.payload) {
         Ok(r) => {
             let items = Items::Blocks {
                 chunk: r.chunk,
                 blocks: r.blocks,
             };
-            let out = Out { nats, pool };
             stream(req, &datasets, out, &r.path, &r.etag, r.max_part, items).await;
         }
         Err(e) => {
@@ -209,10 +219,31 @@ pub(crate) async fn blocks(
     }
 }
 
-/// Where replies go: the connection, and the buffers they are read into.
-struct Out {
-    nats: async_nats::Client,
-    pool: Arc<BufPool>,
+/// A slot for this request, held while it is served; `None` when the publisher is at its
+/// bound (the requester was told [`ErrorCode::Busy`]).
+async fn admit(req: &Request, limits: &Limits) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    match limits.admit().await {
+        Ok(slot) => Some(slot),
+        Err(Busy) => {
+            respond(req, Err(busy("every request slot is taken"))).await;
+            None
+        }
+    }
+}
+
+fn busy(why: &str) -> async_nats::service::error::Error {
+    service_error(
+        ErrorCode::Busy,
+        &format!("publisher busy ({why}): ask again"),
+    )
+}
+
+/// Where replies go: the connection, the buffers they are read into, and the bounds.
+#[derive(Clone)]
+pub(crate) struct Out {
+    pub(crate) nats: async_nats::Client,
+    pub(crate) pool: Arc<BufPool>,
+    pub(crate) limits: Arc<Limits>,
 }
 
 async fn stream(
@@ -240,7 +271,8 @@ async fn stream(
     let Some(reply) = req.message.reply.clone() else {
         return;
     };
-    let Out { nats, pool } = out;
+    let Out { nats, pool, limits } = out;
+    let most = Items::max_bytes(entry.ds.meta());
     let server_max = nats.server_info().max_payload as u64;
     let limit = if server_max > 0 {
         max_part.min(server_max)
@@ -253,9 +285,13 @@ async fn stream(
     let mut read_time = std::time::Duration::ZERO;
     let items = Arc::new(items);
     for (i, &n) in ids.iter().enumerate() {
+        // Room first: a reply NATS is slow to send holds its bytes, and the next read waits.
+        let Ok(room) = limits.room(most).await else {
+            return respond(&req, Err(busy("replies not sent yet fill the send buffer"))).await;
+        };
         let (ds, it, pool) = (entry.ds.clone(), items.clone(), pool.clone());
         let t = std::time::Instant::now();
-        let read = tokio::task::spawn_blocking(move || it.read(&ds, n, &pool)).await;
+        let read = tokio::task::spawn_blocking(move || it.read(&ds, n, &pool, room)).await;
         read_time += t.elapsed();
         let raw = match read {
             Ok(Ok(Some(raw))) => raw,
