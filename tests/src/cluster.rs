@@ -171,6 +171,18 @@ impl Cluster {
 
     /// Starts `cat2pub NAME ROOT` as instance `id` (no HTTP unless `http`).
     pub fn publisher(&mut self, name: &str, root: &Path, id: &str, http: bool) -> Proc {
+        self.publisher_with(name, root, id, http, &[])
+    }
+
+    /// [`Cluster::publisher`] with more flags.
+    pub fn publisher_with(
+        &mut self,
+        name: &str,
+        root: &Path,
+        id: &str,
+        http: bool,
+        extra: &[&str],
+    ) -> Proc {
         let mut args: Vec<String> = vec![
             "--nats".into(),
             self.nats.url().into(),
@@ -189,6 +201,7 @@ impl Cluster {
                 "off".into()
             },
         ]);
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         args.extend([name.into(), root.display().to_string()]);
         self.spawn("cat2pub", &args, http)
     }

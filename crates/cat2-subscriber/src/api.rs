@@ -187,6 +187,14 @@ async fn fetch(
         )));
     }
     let deadline = tokio::time::Instant::now() + sub.cfg.timeout;
+    // Decoded, then encoded: about twice the result, plus a chunk being decoded.
+    let chunk = u64::try_from(c.meta.chunksize).unwrap_or(0);
+    let lease = lease(
+        &sub,
+        bytes.saturating_mul(2).saturating_add(chunk),
+        deadline,
+    )
+    .await?;
     let (c, blocks) = match sub.fetch_blocks(&c, &sel, deadline).await {
         Some(blocks) => (c, blocks),
         None => (
@@ -206,7 +214,37 @@ async fn fetch(
             }?)
         })
         .await?;
+    // The lease rides with the body (shrunk to it) until hyper has sent it.
+    let body = lease.hold_owner(body);
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// Longest a result waits for room in the memory budget before its request is told to come
+/// back (`503` with `Retry-After`): results in flight drain in well under this.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `need` bytes of the memory budget for one result, waiting (bounded, and never past the
+/// request's `deadline`) while other results hold it.
+async fn lease(
+    sub: &Sub,
+    need: u64,
+    deadline: tokio::time::Instant,
+) -> Result<cat2_client::budget::Lease, ApiError> {
+    let budget = sub.results.bytes();
+    if need > budget {
+        return Err(ApiError::BadRequest(format!(
+            "this slice needs about {need} bytes of memory to serve, more than the \
+             subscriber's memory budget of {budget} (--memory-budget): ask for smaller \
+             slices, or use /api/download"
+        )));
+    }
+    let wait = BUDGET_WAIT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+    sub.results.lease(need, wait).await.ok_or_else(|| {
+        ApiError::Busy(format!(
+            "the subscriber's memory budget ({budget} bytes) is taken by results in flight: \
+             retry shortly"
+        ))
+    })
 }
 
 /// Fills the whole dataset and serves its cache file (streamed from disk, one range
@@ -231,7 +269,7 @@ async fn whole_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut resp = crate::files::serve(c, req).await?;
+    let mut resp = crate::files::serve(c, sub.results.clone(), sub.cfg.timeout, req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}\"",
         name.replace('"', "")

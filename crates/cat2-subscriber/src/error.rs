@@ -18,6 +18,9 @@ pub enum ApiError {
     /// Upstream (publisher, NATS) unreachable.
     #[error("{0}")]
     Unavailable(String),
+    /// Over a bound (memory budget, a busy publisher): ask again shortly (`Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     /// Upstream did not answer in time.
     #[error("{0}")]
     Timeout(String),
@@ -32,7 +35,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -52,6 +55,7 @@ impl From<ClientError> for ApiError {
             ErrorCode::Unavailable | ErrorCode::Stale => {
                 ApiError::Unavailable(format!("upstream unavailable: {e}"))
             }
+            ErrorCode::Busy => ApiError::Busy(format!("upstream busy: {e}")),
             ErrorCode::Internal => ApiError::Unavailable(format!("upstream error: {e}")),
         }
     }
@@ -77,7 +81,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
         }
-        let body = serde_json::json!({ "detail": self.to_string() });
-        (status, axum::Json(body)).into_response()
+        let body = axum::Json(serde_json::json!({ "detail": self.to_string() }));
+        if let ApiError::Busy(_) = &self {
+            // Busy is brief: a second is enough for results in flight to drain.
+            return (status, [(axum::http::header::RETRY_AFTER, "1")], body).into_response();
+        }
+        (status, body).into_response()
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The file is flushed and checked complete under its write lock, then streamed from the
 //! cache instance's own descriptor (a newer version renamed over the path does not mix in):
-//! 4 MiB positioned reads on the blocking pool, straight into the buffers hyper sends, read
-//! ahead while the previous one is sent. Each read checks, under the read lock, that the file
+//! positioned reads of up to 4 MiB on the blocking pool, straight into the buffers hyper sends,
+//! read ahead while the previous one is sent; each holds its bytes in the subscriber's memory
+//! budget until hyper has sent them. Each read checks, under the read lock, that the file
 //! did not change since (a chunk dropped and fetched again rewrites its end): if it did, the
 //! body stops short and the client sees a failed transfer, never a mixed file.
 //!
@@ -14,12 +15,14 @@
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use cat2_client::budget::ByteBudget;
 use cat2_format::Snapshot;
 use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch, IfRange};
 use http_range_header::RangeUnsatisfiableError;
@@ -29,12 +32,22 @@ use crate::sub::Cached;
 
 /// Bytes per read.
 const READ_BYTES: u64 = 4 << 20;
+/// Bytes per read at least, however small the memory budget.
+const MIN_READ_BYTES: u64 = 64 << 10;
 /// Reads done ahead of what was sent.
 const AHEAD: usize = 2;
 
 /// The response for `req`, a GET or HEAD of the whole of `c`'s file, whose chunks are all
 /// cached.
-pub(crate) async fn serve(c: Arc<Cached>, req: Request) -> Result<Response, ApiError> {
+///
+/// Each read takes its bytes from `budget` first (waiting up to `wait`, else the transfer
+/// stops short), and gives them back once hyper has sent them.
+pub(crate) async fn serve(
+    c: Arc<Cached>,
+    budget: ByteBudget,
+    wait: Duration,
+    req: Request,
+) -> Result<Response, ApiError> {
     let cc = c.clone();
     let snap = tokio::task::spawn_blocking(move || cc.write_file().snapshot())
         .await
@@ -75,7 +88,7 @@ pub(crate) async fn serve(c: Arc<Cached>, req: Request) -> Result<Response, ApiE
     let range = (status == StatusCode::PARTIAL_CONTENT).then(|| (span.clone(), len));
     let mut resp = head(status, n, tag.as_ref(), range);
     if req.method() == Method::GET {
-        *resp.body_mut() = stream(c, snap, span);
+        *resp.body_mut() = stream(c, snap, span, budget, wait);
     }
     Ok(resp)
 }
@@ -166,18 +179,33 @@ fn head(
 }
 
 /// The bytes `span` of `c`'s file as of `snap`, read ahead on the blocking pool.
-fn stream(c: Arc<Cached>, snap: Snapshot, span: RangeInclusive<u64>) -> Body {
+fn stream(
+    c: Arc<Cached>,
+    snap: Snapshot,
+    span: RangeInclusive<u64>,
+    budget: ByteBudget,
+    wait: Duration,
+) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(AHEAD);
+    // Reads in flight (ahead, and the one hyper sends) fit the budget four times over.
+    let read_bytes = READ_BYTES.min(budget.bytes() / 4).max(MIN_READ_BYTES);
     tokio::spawn(async move {
         let (mut at, end) = (*span.start(), *span.end() + 1);
         while at < end {
-            let n = READ_BYTES.min(end - at);
+            let n = read_bytes.min(end - at);
+            let Some(lease) = budget.lease(n, wait).await else {
+                tracing::warn!(root = %c.root, path = %c.rel, "file transfer cut short: the memory budget stayed taken");
+                let _ = tx
+                    .send(Err(std::io::Error::other("memory budget taken")))
+                    .await;
+                return;
+            };
             let cc = c.clone();
             let read = tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0u8; n as usize];
                 cc.read_file()
                     .read_snapshot_at(&snap, &mut buf, at)
-                    .map(|()| Bytes::from(buf))
+                    .map(|()| lease.hold_owner(buf))
                     .map_err(std::io::Error::other)
             })
             .await

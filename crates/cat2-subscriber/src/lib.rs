@@ -63,6 +63,16 @@ pub struct Config {
     /// Bytes of chunks requested at once (counted uncompressed): bounds the memory chunk
     /// transfers take, whatever the chunk size.
     pub fetch_buffer_bytes: u64,
+    /// Bytes that results in flight may take at once: slices being read and encoded (each
+    /// counts about twice its size plus a chunk) and file transfers not sent yet. Past it,
+    /// requests wait a little, then get a `503` with `Retry-After`; a single slice that
+    /// needs more than all of it is refused (`400`: use `/api/download`).
+    pub memory_budget: u64,
+}
+
+impl Config {
+    /// Default of [`Config::memory_budget`]: 256 MiB.
+    pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
 }
 
 impl Default for Config {
@@ -77,6 +87,7 @@ impl Default for Config {
             max_fetch_bytes: 1 << 30,
             fetch_buffer_bytes: 64 << 20,
             prefetch_chunks: false,
+            memory_budget: Self::DEFAULT_MEMORY_BUDGET,
         }
     }
 }

@@ -40,6 +40,11 @@ struct Args {
     /// always cache whole chunks) [default: `prefetch_chunks`, else false].
     #[arg(long)]
     prefetch_chunks: bool,
+    /// Memory that results in flight may take, e.g. 256MiB: slices (about twice their size)
+    /// and file transfers; past it requests wait, then get 503 with Retry-After
+    /// [default: `memory_budget`, else 256MiB].
+    #[arg(long, value_parser = cat2_client::parse_size)]
+    memory_budget: Option<u64>,
 }
 
 #[tokio::main]
@@ -87,6 +92,14 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::anyhow!("[subscriber] prefetch_chunks: {v:?} is not true or false")
             })?,
         };
+    if let Some(b) = a.memory_budget.or(conf.parsed_for(
+        "subscriber",
+        id,
+        "memory_budget",
+        cat2_client::parse_size,
+    )?) {
+        cfg.memory_budget = b;
+    }
     if let Some(t) = timeout {
         // Refused, not ignored: a timeout that is not a positive number of seconds up to a
         // day is a mistake in the command line or the configuration.

@@ -135,6 +135,8 @@ pub(crate) struct Sub {
     pub(crate) blocks: BlockCache,
     /// Roots brought up to date since start (or since the last reconnection).
     pub(crate) synced: Mutex<std::collections::HashSet<String>>,
+    /// The bytes results in flight may take ([`Config::memory_budget`]).
+    pub(crate) results: cat2_client::budget::ByteBudget,
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> ApiError {
@@ -145,6 +147,7 @@ impl Sub {
     pub(crate) fn new(cfg: Config, nats: async_nats::Client, state: State) -> Self {
         let permits = Semaphore::new(cfg.parallel_fetches.max(1));
         let buffer_mib = Semaphore::new(Self::mib(cfg.fetch_buffer_bytes) as usize);
+        let results = cat2_client::budget::ByteBudget::new(cfg.memory_budget);
         Self {
             client: Client::new(nats.clone(), cfg.timeout),
             chunk_client: Client::new(nats, STREAM_IDLE.min(cfg.timeout)),
@@ -161,6 +164,7 @@ impl Sub {
             root_locks: Mutex::new(HashMap::new()),
             blocks: crate::read::block_cache(),
             synced: Mutex::new(std::collections::HashSet::new()),
+            results,
         }
     }
 

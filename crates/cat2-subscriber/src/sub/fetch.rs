@@ -296,12 +296,15 @@ async fn fetch_batch(
                     }
                 }
                 Err(e) => {
-                    let retry = matches!(
-                        e,
-                        ClientError::Timeout { .. }
-                            | ClientError::Unavailable(_)
-                            | ClientError::Protocol { .. }
-                    );
+                    // A busy publisher asks to be asked again (perhaps another member of
+                    // the queue group answers); the backoff paces it.
+                    let retry = e.code() == ErrorCode::Busy
+                        || matches!(
+                            e,
+                            ClientError::Timeout { .. }
+                                | ClientError::Unavailable(_)
+                                | ClientError::Protocol { .. }
+                        );
                     tracing::debug!(dataset = %key, error = %e, retry, "chunk stream failed");
                     if e.code() == ErrorCode::Stale {
                         last_err =
