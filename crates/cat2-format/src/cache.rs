@@ -14,6 +14,15 @@
 //! after a crash) mistakes it for one. Meanwhile callers read chunks through
 //! [`CacheFile::raw_chunk`], which uses the in-memory index. A crash in that window leaves a
 //! file that [`CacheFile::open`] rejects; the owner recreates it and refetches.
+//!
+//! # Durability
+//! The policy is "data before the index that names it", with the zeroed frame length as the
+//! dirty marker: the marker is synced (`fdatasync`) before any chunk is written, and a flush
+//! syncs chunks, index and trailer before it writes the frame length, then syncs that too.
+//! So after a crash or a power loss a cache file either opens as a frame whose index names
+//! only bytes that reached the disk, or does not open at all (and is made again); a new file
+//! is synced before it is renamed into place, and its directory after. One or two syncs per
+//! flush (a batch of chunks), not per chunk.
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -130,7 +139,11 @@ impl CacheFile {
                     reason: "the b2nd metalayer contradicts the metadata".into(),
                 });
             }
+            // Durable before it is named: after a power loss the path holds the old file or
+            // this whole one, never a name without its bytes.
+            cache.frame.file.sync_all().map_err(FormatError::io(&tmp))?;
             std::fs::rename(&tmp, path).map_err(FormatError::io(path))?;
+            sync_dir(path)?;
             cache.frame.path = path.into();
             Ok(cache)
         });
@@ -318,8 +331,12 @@ impl CacheFile {
             self.generation += 1;
             // Mark the frame torn until the next flush.
             let f = &self.frame;
+            // Durable before any chunk lands where the old index was: a crash or power loss
+            // from here on leaves a file that does not open as a frame (it is made again),
+            // never one whose index names bytes that are not there.
             f.file
                 .write_all_at(&0u64.to_be_bytes(), FRAME_LEN_AT)
+                .and_then(|()| f.file.sync_data())
                 .map_err(FormatError::io(&f.path))?;
             self.dirty = true;
         }
@@ -432,12 +449,17 @@ impl CacheFile {
         tail.extend_from_slice(&f.trailer);
         let frame_len = f.data_end + tail.len() as u64;
         let cbytes = f.data_end - f.header_len;
+        // Chunks, index and trailer durable first, then the length that makes the file a
+        // valid frame, durable too: the kernel may write pages back in any order, so without
+        // the first sync a power loss could keep the length and lose what it covers.
         let result = f
             .file
             .write_all_at(&tail, f.data_end)
             .and_then(|()| f.file.set_len(frame_len))
             .and_then(|()| f.file.write_all_at(&cbytes.to_be_bytes(), CBYTES_AT))
-            .and_then(|()| f.file.write_all_at(&frame_len.to_be_bytes(), FRAME_LEN_AT));
+            .and_then(|()| f.file.sync_data())
+            .and_then(|()| f.file.write_all_at(&frame_len.to_be_bytes(), FRAME_LEN_AT))
+            .and_then(|()| f.file.sync_data());
         result.map_err(FormatError::io(&f.path))?;
         self.meta.cbytes = cbytes as i64;
         self.dirty = false;
@@ -498,6 +520,17 @@ impl CacheFile {
 }
 
 /// Compresses the chunk index as c-blosc2 does (BloscLZ, shuffle, 16 KiB blocks, no split).
+/// Makes a rename into `path`'s directory durable.
+fn sync_dir(path: &Path) -> Result<(), FormatError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(FormatError::io(dir))
+}
+
 fn compress_index(raw: &[u8]) -> Result<Vec<u8>, FormatError> {
     let mut p = SafeCParams::default();
     p.compressor(CompressAlgo::Blosclz)
