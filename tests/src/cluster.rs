@@ -11,7 +11,9 @@ use cat2_testkit::NatsServer;
 /// Where cargo put this workspace's binaries (next to the test executable's `deps/`).
 ///
 /// # Panics
-/// When the binary is missing: `scripts/test` builds them first (`cargo build --bins`).
+/// When the binary is missing, or older than a source file it is built from (cargo's
+/// dep-info file next to it names them): a test must not pass or fail on a stale build.
+/// `scripts/test` builds them first (`cargo build --bins`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // Tests run from target/<profile>/deps/, programs (cat2-bench) from target/<profile>/.
@@ -25,7 +27,33 @@ pub fn bin(name: &str) -> PathBuf {
         "{} is missing: run `cargo build --bins` first (scripts/test does)",
         p.display()
     );
+    if let Some(newer) = newer_source(&p) {
+        panic!(
+            "{} is older than {}, which it is built from: run `cargo build --bins` first \
+             (scripts/test does)",
+            p.display(),
+            newer.display()
+        );
+    }
     p
+}
+
+/// A source file of `binary` (from its dep-info file `binary.d`) modified after it was
+/// built, if any.
+fn newer_source(binary: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let deps = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    // First line: `BINARY: SOURCE SOURCE ...`, spaces inside paths escaped as `\ `.
+    let (_, sources) = deps.lines().next()?.split_once(": ")?;
+    let sources = sources.replace("\\ ", "\0");
+    sources
+        .split_whitespace()
+        .map(|s| PathBuf::from(s.replace('\0', " ")))
+        .find(|src| {
+            std::fs::metadata(src)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > built)
+        })
 }
 
 /// A running service process, killed on drop. Its stderr goes to a log file in the cluster's
