@@ -209,6 +209,29 @@ fn snapshots_see_changes_and_forgets_compare_the_copy() {
     assert_eq!(reopened.raw_chunk(1).unwrap(), src.raw_chunk(1).unwrap());
 }
 
+/// A cache made again and filled in another order has the same length, maybe the same inode,
+/// and other bytes: its identity (the subscriber's strong ETag) differs.
+#[test]
+fn refills_in_another_order_have_another_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Dataset::open(&example("ds-1d.b2nd")).unwrap();
+    assert!(src.nchunks() > 2);
+    let path = dir.path().join("ds-1d.b2nd");
+    let mut seen = Vec::new();
+    for order in [(0..src.nchunks()).collect(), shuffled(src.nchunks())] {
+        let _ = std::fs::remove_file(&path);
+        let mut cache = CacheFile::create(&path, src.meta()).unwrap();
+        for n in order {
+            cache.put(n, &src.raw_chunk(n).unwrap()).unwrap();
+        }
+        let snap = cache.snapshot().unwrap().expect("complete");
+        seen.push((snap.identity(), std::fs::read(&path).unwrap()));
+    }
+    assert_eq!(seen[0].1.len(), seen[1].1.len(), "same length");
+    assert_ne!(seen[0].1, seen[1].1, "other bytes");
+    assert_ne!(seen[0].0, seen[1].0, "so another identity");
+}
+
 #[test]
 fn bad_chunks_leave_the_cache_as_it_was() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,8 @@
 //! did not change since (a chunk dropped and fetched again rewrites its end): if it did, the
 //! body stops short and the client sees a failed transfer, never a mixed file.
 //!
-//! Responses carry a strong `ETag` naming the file's state (dataset version, inode, length),
+//! Responses carry a strong `ETag` naming the file's state (dataset version, inode, length,
+//! a hash of its chunk index and last write),
 //! so `If-None-Match` (304), `If-Match` (412) and `If-Range` work; one byte range is served
 //! (206), several ranges are served whole (no multipart), as RFC 9110 allows. No
 //! `Last-Modified` is sent, so date conditions are ignored, as RFC 9110 requires.
@@ -100,8 +101,10 @@ fn entity_tag(version: &str, snap: &Snapshot) -> Option<ETag> {
         .filter(|c| c.is_ascii_alphanumeric() || ":._-".contains(*c))
         .take(64)
         .collect();
-    let (ino, len) = snap.identity();
-    format!("\"{version}-{ino:x}-{len:x}\"").parse().ok()
+    let (ino, len, fill) = snap.identity();
+    format!("\"{version}-{ino:x}-{len:x}-{fill:x}\"")
+        .parse()
+        .ok()
 }
 
 /// What a `Range` header asks of `len` bytes.

@@ -14,6 +14,7 @@ pub struct Snapshot {
     generation: u64,
     len: u64,
     ino: u64,
+    fill: u64,
 }
 
 impl Snapshot {
@@ -27,11 +28,14 @@ impl Snapshot {
         self.len == 0
     }
 
-    /// Names these bytes among the file's states: its inode (a new file for a new version or a
-    /// recreated cache) and its length (a chunk dropped and fetched again is appended, so the
-    /// file grows). Fit for a strong HTTP entity tag.
-    pub fn identity(&self) -> (u64, u64) {
-        (self.ino, self.len)
+    /// Names these bytes among the file's states, for a strong HTTP entity tag: its inode
+    /// and length, and a hash of where each chunk lies (the chunk index) with the time of
+    /// the last write. Inode and length alone named two contents when a cache was made
+    /// again (inodes are reused) and filled in another order: same length, other bytes.
+    /// For one dataset version, the chunk index fixes the bytes, as each chunk's bytes are
+    /// the publisher's.
+    pub fn identity(&self) -> (u64, u64, u64) {
+        (self.ino, self.len, self.fill)
     }
 }
 
@@ -48,10 +52,17 @@ impl CacheFile {
         }
         let f = &self.frame;
         let md = f.file.metadata().map_err(FormatError::io(&f.path))?;
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for o in &f.offsets {
+            h.update(&o.to_le_bytes());
+        }
+        h.update(&md.mtime().to_le_bytes());
+        h.update(&md.mtime_nsec().to_le_bytes());
         Ok(Some(Snapshot {
             generation: self.generation,
             len: md.len(),
             ino: md.ino(),
+            fill: h.digest(),
         }))
     }
 
