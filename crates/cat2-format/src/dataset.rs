@@ -19,6 +19,28 @@ pub struct Dataset {
     meta: Meta,
     layout: ChunkLayout,
     source: Source,
+    /// The Blosc2 file as it was when its index was read (see [`Dataset::unchanged`]).
+    stamp: Option<Stamp>,
+}
+
+/// What a file was when it was opened: a rewrite in place (`cp new.b2nd x.b2nd`, not a
+/// rename) changes its length or modification time, however far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(md: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            ino: md.ino(),
+            len: md.len(),
+            mtime: (md.mtime(), md.mtime_nsec()),
+        }
+    }
 }
 
 enum Source {
@@ -94,10 +116,12 @@ impl Dataset {
                 meta,
                 layout,
                 source: Source::File(Box::new(plain)),
+                stamp: None,
             });
         }
         // c-blosc2 reports a missing file and a corrupt one alike: tell them apart first.
-        std::fs::metadata(path).map_err(FormatError::io(path))?;
+        // Taken before the index is read: a rewrite from here on is seen by `unchanged`.
+        let stamp = Stamp::of(&std::fs::metadata(path).map_err(FormatError::io(path))?);
         // c-blosc2 trusts the lengths a frame declares: check them first, and read chunks
         // ourselves through the checked index; c-blosc2 only parses the metadata.
         let frame = Frame::open(path, false)?;
@@ -111,7 +135,24 @@ impl Dataset {
             meta,
             layout,
             source: Source::Blosc2(frame),
+            stamp: Some(stamp),
         })
+    }
+
+    /// Checks, after a read, that the file is still what its index describes. A write
+    /// updates the modification time before its bytes are visible, so when the file was
+    /// rewritten in place before or during a read, this sees it: the read may mix versions
+    /// and is refused ([`FormatError::Changed`]) until the next rescan opens the new one.
+    fn unchanged(&self) -> Result<(), FormatError> {
+        if let (Some(stamp), Source::Blosc2(f)) = (&self.stamp, &self.source) {
+            let now = f.file.metadata().map_err(FormatError::io(&self.path))?;
+            if Stamp::of(&now) != *stamp {
+                return Err(FormatError::Changed {
+                    path: self.path.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A dataset whose chunks come from `source`, described by `meta` (checked here), named
@@ -131,6 +172,7 @@ impl Dataset {
             meta,
             layout,
             source: Source::External(source),
+            stamp: None,
         })
     }
 
@@ -194,7 +236,10 @@ impl Dataset {
         self.check_index(nchunk)?;
         match &self.source {
             Source::Blosc2(f) => {
-                if f.stored_chunk_into(nchunk, buf)? {
+                // Checked first: a read through a stale index may fail for that reason.
+                let stored = f.stored_chunk_into(nchunk, buf);
+                self.unchanged()?;
+                if stored? {
                     return Ok(());
                 }
             }
@@ -221,7 +266,11 @@ impl Dataset {
         self.check_index(nchunk)?;
         let expected = self.meta.chunk_nbytes(nchunk)?;
         match &self.source {
-            Source::Blosc2(f) => f.one_block(nchunk, expected, self.layout.block_bytes(), block),
+            Source::Blosc2(f) => {
+                let one = f.one_block(nchunk, expected, self.layout.block_bytes(), block);
+                self.unchanged()?;
+                one
+            }
             Source::File(_) => Ok(None),
             // Made whole anyway: cut the block out of it (small reads still move little).
             Source::External(s) => {
