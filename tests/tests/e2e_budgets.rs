@@ -76,22 +76,22 @@ async fn the_memory_budget_refuses_then_holds_off_then_serves() {
     let mut first = [0u8; 12];
     slow.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
-    // Sooner or later a slice that needs most of the budget finds it taken.
-    let busy = wait_until(
-        "a slice held off by the budget",
-        Duration::from_secs(60),
-        || async {
-            let r = http
-                .get(format!(
-                    "{base}/api/fetch/r/big.b2nd?slice_=0:600000&prefer_schunk=true"
-                ))
-                .send()
-                .await
-                .ok()?;
-            (r.status() == 503).then_some(r)
-        },
-    )
-    .await;
+    // A slice that needs most of the budget, until it gets `status`.
+    let slice_until = |what: &'static str, status: u16| {
+        let (http, url) = (
+            http.clone(),
+            format!("{base}/api/fetch/r/big.b2nd?slice_=0:600000&prefer_schunk=true"),
+        );
+        wait_until(what, Duration::from_secs(60), move || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let r = http.get(url).send().await.ok()?;
+                (r.status() == status).then_some(r)
+            }
+        })
+    };
+    // Sooner or later it finds the budget taken.
+    let busy = slice_until("a slice held off by the budget", 503).await;
     assert_eq!(
         busy.headers()
             .get("retry-after")
@@ -102,17 +102,7 @@ async fn the_memory_budget_refuses_then_holds_off_then_serves() {
     assert!(detail.contains("memory budget"), "{detail}");
     drop(slow);
     // The stalled transfer's bytes go back once its client is gone.
-    let r = wait_until("the budget back", Duration::from_secs(30), || async {
-        let r = http
-            .get(format!(
-                "{base}/api/fetch/r/big.b2nd?slice_=0:600000&prefer_schunk=true"
-            ))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 200).then_some(r)
-    })
-    .await;
+    let r = slice_until("the budget back", 200).await;
     let body = r.bytes().await.unwrap();
     assert_eq!(cat2_e2e::decode_frame(&body).1, big[..600_000]);
 }
