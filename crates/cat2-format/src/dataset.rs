@@ -19,7 +19,7 @@ pub struct Dataset {
     meta: Meta,
     layout: ChunkLayout,
     source: Source,
-    /// The Blosc2 file as it was when its index was read (see [`Dataset::unchanged`]).
+    /// The file as it was when its index (or length) was read (see [`Dataset::unchanged`]).
     stamp: Option<Stamp>,
 }
 
@@ -108,6 +108,8 @@ impl Dataset {
     /// As [`Dataset::open`].
     pub fn open_as(path: &Path, kind: Kind) -> Result<Self, FormatError> {
         if kind == Kind::File {
+            // Before the length is read, as for frames below.
+            let stamp = Stamp::of(&std::fs::metadata(path).map_err(FormatError::io(path))?);
             let plain = PlainFile::open(path)?;
             let meta = plain.meta().clone();
             let layout = meta.layout()?;
@@ -116,7 +118,7 @@ impl Dataset {
                 meta,
                 layout,
                 source: Source::File(Box::new(plain)),
-                stamp: None,
+                stamp: Some(stamp),
             });
         }
         // c-blosc2 reports a missing file and a corrupt one alike: tell them apart first.
@@ -144,8 +146,13 @@ impl Dataset {
     /// rewritten in place before or during a read, this sees it: the read may mix versions
     /// and is refused ([`FormatError::Changed`]) until the next rescan opens the new one.
     fn unchanged(&self) -> Result<(), FormatError> {
-        if let (Some(stamp), Source::Blosc2(f)) = (&self.stamp, &self.source) {
-            let now = f.file.metadata().map_err(FormatError::io(&self.path))?;
+        let file = match &self.source {
+            Source::Blosc2(f) => &f.file,
+            Source::File(p) => p.file(),
+            Source::External(_) => return Ok(()),
+        };
+        if let Some(stamp) = &self.stamp {
+            let now = file.metadata().map_err(FormatError::io(&self.path))?;
             if Stamp::of(&now) != *stamp {
                 return Err(FormatError::Changed {
                     path: self.path.clone(),
@@ -217,8 +224,16 @@ impl Dataset {
     pub fn raw_chunk(&self, nchunk: u64) -> Result<Vec<u8>, FormatError> {
         self.check_index(nchunk)?;
         match &self.source {
-            Source::Blosc2(f) => f.raw_chunk(nchunk),
-            Source::File(p) => p.chunk(nchunk),
+            Source::Blosc2(f) => {
+                let raw = f.raw_chunk(nchunk);
+                self.unchanged()?;
+                raw
+            }
+            Source::File(p) => {
+                let raw = p.chunk(nchunk);
+                self.unchanged()?;
+                raw
+            }
             Source::External(s) => {
                 let mut buf = Vec::new();
                 s.chunk_into(nchunk, &mut buf)?;

@@ -32,6 +32,11 @@ pub fn plain_cparams() -> CParams {
 }
 
 impl PlainFile {
+    /// The open file (its metadata tells whether it changed since it was opened).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Opens `path` and computes its metadata, compressing every chunk once to know `cbytes`.
     pub(crate) fn open(path: &Path) -> Result<Self, FormatError> {
         let file = File::open(path).map_err(FormatError::io(path))?;

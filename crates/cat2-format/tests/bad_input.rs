@@ -1,5 +1,6 @@
 //! Bad files give typed errors, never a panic.
 
+use std::io::Write;
 use std::path::Path;
 
 use cat2_format::{Dataset, FormatError};
@@ -201,4 +202,21 @@ fn a_file_rewritten_in_place_is_not_read_with_its_old_index() {
     let fresh = Dataset::open(&path).unwrap();
     let all = cat2_array::Selection::all(fresh.layout().shape());
     assert_eq!(fresh.read(&all).unwrap(), new);
+
+    // Plain files too: their chunks are read and compressed on the fly.
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, vec![b'a'; 3 << 20]).unwrap();
+    let plain = Dataset::open(&txt).unwrap();
+    plain.raw_chunk(0).unwrap();
+    std::fs::write(&txt, vec![b'b'; 3 << 20]).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&txt)
+        .unwrap()
+        .write_all(b"more")
+        .unwrap();
+    assert!(matches!(
+        plain.raw_chunk(0),
+        Err(FormatError::Changed { .. })
+    ));
 }
