@@ -261,6 +261,25 @@ async fn floors(cluster: &Cluster, bytes: usize) -> (f64, f64) {
 }
 
 /// Random small slices from 8 connections for `secs`: successes/s, p50, p99 (s), errors.
+/// 64 downloads of the cube at once, with [`concurrency`]'s slicing alongside: wall time,
+/// the subscriber's (process `pid`) peak RSS, and failed requests.
+async fn crowd(http: &reqwest::Client, base: &str, pid: u32) -> (f64, u64, usize) {
+    let t = Instant::now();
+    let downloads: Vec<_> = (0..64)
+        .map(|_| {
+            let (http, base) = (http.clone(), base.to_owned());
+            // A failed download panics in its task: counted below.
+            tokio::spawn(async move { download(&http, &base, "cube.b2nd").await })
+        })
+        .collect();
+    let (_, _, _, mut failed) = concurrency(http, base, 10).await;
+    for d in downloads {
+        failed += usize::from(d.await.is_err());
+    }
+    let (_, hwm) = proc_cpu_rss(pid);
+    (t.elapsed().as_secs_f64(), hwm, failed)
+}
+
 async fn concurrency(http: &reqwest::Client, base: &str, secs: u64) -> (f64, f64, f64, usize) {
     let stop = Instant::now() + Duration::from_secs(secs);
     let tasks = (0..8).map(|w| {
@@ -505,6 +524,31 @@ async fn main() {
         for r in &rows[rows.len() - 4..] {
             eprintln!("{}: cat2 {:.3}, caterva2 {:.3}", r.0, r.1[0], r.1[1]);
         }
+    }
+    // 64 cold downloads of the cube at once while 8 connections slice it: the subscriber's
+    // memory stays within its budgets, and nothing fails.
+    sub.terminate();
+    std::fs::remove_dir_all(c.path("sub")).ok();
+    sub = c.subscriber(60.0);
+    subscribe(&http, &ours_base(&sub)).await;
+    let (wall, rss, failed) = crowd(&http, &ours_base(&sub), sub.pid().unwrap()).await;
+    for (name, v, target, unit) in [
+        (
+            "64 cold cube downloads + 8 slicing: subscriber peak RSS (MB)",
+            rss as f64 / 1e6,
+            "≤ 400 MB",
+            "MB",
+        ),
+        (
+            "64 cold cube downloads + 8 slicing: failed requests",
+            failed as f64,
+            "0",
+            "",
+        ),
+        ("64 cold cube downloads: wall time (s)", wall, "", "s"),
+    ] {
+        eprintln!("{name}: cat2 {v:.3}");
+        rows.push((name.into(), [v, f64::NAN], target, unit));
     }
     // 5: concurrency, on a warm cache: the subscribers were last restarted empty for `many`,
     // so both download the cube again first.
