@@ -13,7 +13,10 @@
 //! # Layout
 //! - `state`: what is persisted (`STATEDIR/db.json`); `sub`: the core (caches, fetching);
 //! - `sync`: roots, follows, changes; `read`: reading selections, dropping chunks that fail
-//!   to decode; `api`: the REST routes; `files`: serving cache files; `error`: [`ApiError`].
+//!   to decode; `api`: the REST routes; `files`: serving cache files; `error`: [`ApiError`];
+//! - `upstream`: the [`Upstream`] seam between the core and NATS. [`Subscriber`] is the core
+//!   with its REST API and no event loop (tests drive it in-process with a fake upstream);
+//!   [`run`] connects it to NATS.
 
 mod api;
 mod error;
@@ -22,6 +25,7 @@ mod read;
 mod state;
 mod sub;
 mod sync;
+mod upstream;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -35,6 +39,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use upstream::{ChunkItems, NatsUpstream, Upstream};
 
 /// Longest each shutdown step may take (the whole stop stays under 2 s).
 const SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_millis(400);
@@ -122,6 +127,105 @@ pub enum SubscriberError {
     Http(std::io::Error),
 }
 
+/// The subscriber's core and its REST API, without the NATS event loop of [`run`]: what `run`
+/// drives, and what tests (or an embedding program) drive themselves. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    sub: Arc<sub::Sub>,
+}
+
+impl Subscriber {
+    /// Loads the state in `cfg.statedir` (created if missing) and asks `upstream` for what
+    /// it needs.
+    ///
+    /// # Errors
+    /// [`SubscriberError::State`] when the state directory cannot be used.
+    pub fn new(cfg: Config, upstream: Arc<dyn Upstream>) -> Result<Self, SubscriberError> {
+        let state = state::State::load(&cfg.statedir).map_err(|source| SubscriberError::State {
+            path: cfg.statedir.clone(),
+            source,
+        })?;
+        Ok(Self {
+            sub: Arc::new(sub::Sub::new(cfg, upstream, state)),
+        })
+    }
+
+    /// The REST API (Caterva2's routes, `/files`, JSON errors).
+    pub fn router(&self) -> axum::Router {
+        api::router(self.sub.clone())
+    }
+
+    /// Learns the broker's roots.
+    ///
+    /// # Errors
+    /// When the broker cannot be reached.
+    pub async fn refresh_roots(&self) -> Result<(), ApiError> {
+        self.sub.refresh_roots().await
+    }
+
+    /// Brings every followed root up to date in the background (at start, and for roots not
+    /// in sync since the last reconnection when `only_unsynced`).
+    pub fn resync(&self, only_unsynced: bool) {
+        self.sub.spawn_resync(only_unsynced);
+    }
+
+    /// Notes that NATS reconnected: change messages may have been lost meanwhile, so every
+    /// followed root is revalidated at the next [`Subscriber::resync`].
+    pub fn reconnected(&self) {
+        self.sub
+            .synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// A broker event: the root is learnt, and a followed root back online is caught up
+    /// with (in the background).
+    pub fn on_root_event(&self, ev: &RootEvent) {
+        self.sub.learn_root(&ev.root);
+        let followed = self
+            .sub
+            .state()
+            .roots
+            .get(&ev.root.name)
+            .is_some_and(|r| r.subscribed);
+        if !(ev.root.online && followed) {
+            return;
+        }
+        if let Ok(root) = RootName::new(&ev.root.name) {
+            let s = self.sub.clone();
+            tokio::spawn(async move {
+                if let Err(e) = s.follow(&root).await {
+                    tracing::warn!(root = %root, error = %e, "cannot catch up with a root back online (retried at the next resync)");
+                }
+            });
+        }
+    }
+
+    /// A publisher's change notification for `root` (applied once its publisher confirms it).
+    pub async fn on_change(&self, root: &RootName, change: Change) {
+        self.sub.on_change(root, change).await;
+    }
+
+    /// Saves the state if it changed (off the async workers, atomically).
+    pub async fn save_state(&self) {
+        self.sub.save_state().await;
+    }
+
+    /// What this subscriber follows, for its status endpoint.
+    pub fn status(&self) -> SubscriberStatus {
+        SubscriberStatus {
+            subscribed: self
+                .sub
+                .subscribed_roots()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            http: self.sub.cfg.http.clone(),
+        }
+    }
+}
+
 /// Runs the subscriber until `shutdown` resolves, serving HTTP on `listener`.
 ///
 /// # Errors
@@ -132,12 +236,9 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), SubscriberError> {
-    let state = state::State::load(&cfg.statedir).map_err(|source| SubscriberError::State {
-        path: cfg.statedir.clone(),
-        source,
-    })?;
+    let upstream = NatsUpstream::new(nats.clone(), cfg.timeout, sub::STREAM_IDLE);
+    let sub = Subscriber::new(cfg.clone(), Arc::new(upstream))?;
     let nerr = |e: &dyn std::fmt::Display| SubscriberError::Nats(e.to_string());
-    let sub = Arc::new(sub::Sub::new(cfg.clone(), nats.clone(), state));
     let mut events = nats
         .subscribe(subject::broker_events())
         .await
@@ -156,7 +257,9 @@ pub async fn run(
         .map_err(|e| nerr(&e))?;
 
     let stop = CancellationToken::new();
-    let app = api::router(sub.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = sub
+        .router()
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     let http_stop = stop.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -168,7 +271,7 @@ pub async fn run(
     if let Err(e) = sub.refresh_roots().await {
         tracing::warn!(error = %e, "broker not available: serving from cache");
     }
-    sub.spawn_resync(false);
+    sub.resync(false);
 
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     // Every (re)connection bumps this counter: a reconnection, however brief, is noticed and
@@ -184,18 +287,7 @@ pub async fn run(
             () = &mut shutdown => break,
             Some(msg) = events.next() => {
                 if let Ok(ev) = cat2_proto::decode::<RootEvent>("root event", &msg.payload) {
-                    sub.learn_root(&ev.root);
-                    if ev.root.online && sub.state().roots.get(&ev.root.name).is_some_and(|r| r.subscribed) {
-                        // A publisher came back: catch up with what changed while it was away.
-                        if let Ok(root) = RootName::new(&ev.root.name) {
-                            let s = sub.clone();
-                            tokio::spawn(async move {
-                                if let Err(e) = s.follow(&root).await {
-                                    tracing::warn!(root = %root, error = %e, "cannot catch up with a root back online (retried at the next resync)");
-                                }
-                            });
-                        }
-                    }
+                    sub.on_root_event(&ev);
                 }
             }
             Some(msg) = changes.next() => {
@@ -209,15 +301,14 @@ pub async fn run(
                 }
             }
             Some(req) = status.next() => {
-                let st = SubscriberStatus { subscribed: sub.subscribed_roots().iter().map(ToString::to_string).collect(), http: cfg.http.clone() };
-                let _ = req.respond(Ok(cat2_proto::encode(&st).into())).await;
+                let _ = req.respond(Ok(cat2_proto::encode(&sub.status()).into())).await;
             }
             _ = tick.tick() => {
                 let connected = nats.connection_state() == async_nats::connection::State::Connected;
                 let now = nats.statistics().connects.load(std::sync::atomic::Ordering::Relaxed);
                 if now > connects && connects > 0 {
                     tracing::info!("reconnected to nats: revalidating followed roots");
-                    sub.synced.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+                    sub.reconnected();
                 }
                 connects = now;
                 sub.save_state().await;
@@ -227,7 +318,7 @@ pub async fn run(
                         if let Err(e) = s.refresh_roots().await {
                             tracing::debug!(error = %e, "cannot refresh the list of roots from the broker (tried again in 2 s)");
                         }
-                        s.spawn_resync(true);
+                        s.resync(true);
                     });
                 }
             }

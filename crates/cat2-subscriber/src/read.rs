@@ -15,6 +15,7 @@ use std::sync::Arc;
 use cat2_array::Selection;
 use cat2_format::FormatError;
 use cat2_proto::msg::BlocksRequest;
+use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::ApiError;
@@ -188,7 +189,7 @@ impl Sub {
             max_part: 8 << 20,
         };
         let fetched = async {
-            let mut stream = self.client.blocks(&c.root, req).await.ok()?;
+            let mut stream = self.upstream.blocks(&c.root, req).await.ok()?;
             let mut raw = Vec::with_capacity(blocks.len());
             while let Some(item) = stream.next().await {
                 raw.push(item.ok()?);

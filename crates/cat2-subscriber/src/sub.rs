@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use std::time::Duration;
 
 use cat2_array::ChunkLayout;
-use cat2_client::Client;
 use cat2_format::{CacheFile, Kind, kind_of};
 use cat2_proto::{DatasetPath, Meta, RootName};
 use tokio::sync::{Semaphore, watch};
 
 use crate::read::BlockCache;
 use crate::state::State;
+use crate::upstream::Upstream;
 use crate::{ApiError, Config};
 
 mod fetch;
@@ -25,9 +25,9 @@ mod fetch;
 const PART_BYTES: u64 = 8 << 20;
 /// Bytes of chunks asked for in one request (several requests run at once).
 const BATCH_BYTES: u64 = 8 << 20;
-/// Longest a publisher may stay silent in the middle of a chunk stream before we retry
-/// elsewhere.
-const STREAM_IDLE: Duration = Duration::from_secs(3);
+/// Longest a publisher may stay silent in a chunk stream (before its first chunk, or between
+/// two) before it is asked again, perhaps another member of the queue group.
+pub(crate) const STREAM_IDLE: Duration = Duration::from_secs(3);
 
 /// One dataset's cache file at one version.
 #[derive(Debug)]
@@ -105,10 +105,8 @@ type FlightResult = Option<Result<(), ApiError>>;
 #[derive(Debug)]
 pub(crate) struct Sub {
     pub(crate) cfg: Config,
-    /// Requests with the API timeout.
-    pub(crate) client: Client,
-    /// Chunk streams: idle timeout, so a dead publisher is retried on another one.
-    chunk_client: Client,
+    /// The broker and the publishers (NATS, or a fake in tests).
+    pub(crate) upstream: Arc<dyn Upstream>,
     /// Persisted state. `std` mutex: short critical sections, never across `.await`; saved
     /// by the periodic tick when `state_dirty`.
     state: Mutex<State>,
@@ -144,13 +142,12 @@ fn blocking_err(e: tokio::task::JoinError) -> ApiError {
 }
 
 impl Sub {
-    pub(crate) fn new(cfg: Config, nats: async_nats::Client, state: State) -> Self {
+    pub(crate) fn new(cfg: Config, upstream: Arc<dyn Upstream>, state: State) -> Self {
         let permits = Semaphore::new(cfg.parallel_fetches.max(1));
         let buffer_mib = Semaphore::new(Self::mib(cfg.fetch_buffer_bytes) as usize);
         let results = cat2_client::budget::ByteBudget::new(cfg.memory_budget);
         Self {
-            client: Client::new(nats.clone(), cfg.timeout),
-            chunk_client: Client::new(nats, STREAM_IDLE.min(cfg.timeout)),
+            upstream,
             cfg,
             state: Mutex::new(state),
             state_dirty: AtomicBool::new(false),
@@ -334,7 +331,7 @@ impl Sub {
         tracing::warn!(root = %root, path = %rel, error = %e, "cache file unusable, recreating it");
         // The publisher is asked with the gate open: it may be slow or hung.
         drop(gate);
-        let info = self.client.info(root, rel.as_str(), None).await?;
+        let info = self.upstream.info(root, rel.as_str(), None).await?;
         let meta = info
             .meta
             .ok_or_else(|| ApiError::internal("publisher sent no metadata"))?;

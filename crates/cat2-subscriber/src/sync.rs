@@ -45,7 +45,7 @@ impl Sub {
     /// # Errors
     /// When the broker cannot be reached.
     pub(crate) async fn refresh_roots(&self) -> Result<(), ApiError> {
-        let roots = self.client.roots().await?;
+        let roots = self.upstream.roots().await?;
         for e in &roots.roots {
             self.learn_root(e);
         }
@@ -75,7 +75,7 @@ impl Sub {
         self.save_state().await;
         let lock = self.root_lock(root);
         let _guard = lock.lock().await;
-        let list = self.client.list(root).await?;
+        let list = self.upstream.list(root).await?;
         let known = self.known_datasets(root);
         let wanted: Vec<DatasetPath> = list
             .datasets
@@ -137,7 +137,7 @@ impl Sub {
     ) -> Result<(), ApiError> {
         let file_ok = self.cache_path(root, rel).exists();
         let ask = if file_ok { have.clone() } else { None };
-        match self.client.info(root, rel.as_str(), ask).await {
+        match self.upstream.info(root, rel.as_str(), ask).await {
             Ok(info) => match info.meta {
                 None => Ok(()),
                 Some(meta) => {

@@ -11,10 +11,13 @@ use cat2_client::ClientError;
 use cat2_format::CacheFile;
 use cat2_proto::ErrorCode;
 use cat2_proto::msg::ChunksRequest;
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{BATCH_BYTES, Cached, FlightKey, FlightResult, PART_BYTES, Sub, blocking_err};
+use super::{
+    BATCH_BYTES, Cached, FlightKey, FlightResult, PART_BYTES, STREAM_IDLE, Sub, blocking_err,
+};
 use crate::ApiError;
 
 /// Rounds of [`Sub::ensure`] for chunks whose fetch, started by another request, failed.
@@ -246,25 +249,35 @@ async fn fetch_batch(
         };
         let started = std::time::Instant::now();
         let (mut first_at, mut store_time, mut got) = (None, Duration::ZERO, 0usize);
-        let mut stream =
-            match tokio::time::timeout_at(stall_deadline, sub.chunk_client.chunks(&c.root, req))
-                .await
-            {
-                Err(_) => break,
-                Ok(Err(e)) => {
-                    last_err = e.into();
-                    tokio::time::sleep(
-                        backoff.min(stall_deadline.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
-                    continue;
-                }
-                Ok(Ok(s)) => s,
-            };
+        let mut stream = match tokio::time::timeout_at(
+            stall_deadline,
+            sub.upstream.chunks(&c.root, req),
+        )
+        .await
+        {
+            Err(_) => break,
+            Ok(Err(e)) => {
+                last_err = e.into();
+                tokio::time::sleep(
+                    backoff.min(stall_deadline.saturating_duration_since(Instant::now())),
+                )
+                .await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+                continue;
+            }
+            Ok(Ok(s)) => s,
+        };
         loop {
-            let item = match tokio::time::timeout_at(stall_deadline, stream.next()).await {
-                Err(_) | Ok(None) => break,
+            // A silent publisher costs at most STREAM_IDLE: then it is asked again (the
+            // queue group may hand the request to another member).
+            let idle_at = (Instant::now() + STREAM_IDLE).min(stall_deadline);
+            let item = match tokio::time::timeout_at(idle_at, stream.next()).await {
+                Ok(None) => break,
+                Err(_) if idle_at >= stall_deadline => break,
+                Err(_) => Err(ClientError::Timeout {
+                    subject: format!("chunks of {key}"),
+                    timeout: STREAM_IDLE,
+                }),
                 Ok(Some(item)) => item,
             };
             match item {

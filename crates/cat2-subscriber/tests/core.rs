@@ -1,0 +1,331 @@
+//! The subscriber's core through its REST API, in-process: a fake upstream in place of NATS
+//! and publishers, requests sent with `tower::ServiceExt::oneshot`, and paused time (a
+//! timeout of seconds passes at once, and only once nothing else can run: the interleavings
+//! are the ones the test sets up, every run).
+//!
+//! Each test aims at one behaviour: single flight, a waiter's own deadline, a silent or busy
+//! publisher asked again, a publisher lost, a change during a fetch, the memory budget.
+
+mod fake;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use bytes::Bytes;
+use cat2_proto::RootName;
+use cat2_proto::msg::Change;
+use cat2_subscriber::{Config, Subscriber};
+use fake::{Call, Fake, Mode, ROOT};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// The request timeout of these tests.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+struct Rig {
+    app: Router,
+    sub: Subscriber,
+    fake: Arc<Fake>,
+    src: tempfile::TempDir,
+    _state: tempfile::TempDir,
+}
+
+/// `a.b2nd`: u16 64×64 holding `base + i`, two chunks of 32 rows, blocks of 4 rows (8 per
+/// chunk: a read of a few rows fetches blocks alone).
+fn write_a(dir: &Path, name: &str, base: u16) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let data: Vec<u8> = (0..4096u16)
+        .flat_map(|i| (base + i).to_le_bytes())
+        .collect();
+    cat2_format::encode::write_b2nd_file(&p, "<u2", &[64, 64], &[32, 64], &[4, 64], &data, &[])
+        .unwrap();
+    p
+}
+
+fn rig(tweak: impl FnOnce(&mut Config)) -> Rig {
+    let src = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    fake.put("a.b2nd", &write_a(src.path(), "a.b2nd", 0));
+    let mut cfg = Config {
+        statedir: state.path().to_owned(),
+        timeout: TIMEOUT,
+        ..Config::default()
+    };
+    tweak(&mut cfg);
+    let sub = Subscriber::new(cfg, fake.clone()).unwrap();
+    Rig {
+        app: sub.router(),
+        sub,
+        fake,
+        src,
+        _state: state,
+    }
+}
+
+async fn call(app: &Router, method: &str, uri: &str) -> (StatusCode, HeaderMap, Bytes) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (parts.status, parts.headers, body)
+}
+
+async fn subscribe(r: &Rig) {
+    let (status, _, body) = call(&r.app, "POST", &format!("/api/subscribe/{ROOT}")).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+}
+
+/// `rows` of `a.b2nd` (all columns): status, and the values when 200.
+async fn rows(app: &Router, rows: &str) -> (StatusCode, Vec<u16>) {
+    let uri = format!("/api/fetch/{ROOT}/a.b2nd?slice_={rows}&prefer_schunk=true");
+    let (status, _, body) = call(app, "GET", &uri).await;
+    if status != StatusCode::OK {
+        return (status, Vec::new());
+    }
+    (status, decode(&body))
+}
+
+fn decode(frame: &[u8]) -> Vec<u16> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.b2nd");
+    std::fs::write(&p, frame).unwrap();
+    let ds = cat2_format::Dataset::open(&p).unwrap();
+    let all = cat2_array::Selection::all(ds.layout().shape());
+    ds.read(&all)
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+fn expected(base: u16, first_row: u16, nrows: u16) -> Vec<u16> {
+    (first_row * 64..(first_row + nrows) * 64)
+        .map(|i| base + i)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_requests_fetch_each_chunk_once() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    r.fake.delay_chunks(Duration::from_millis(100));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let app = r.app.clone();
+        tasks.push(tokio::spawn(async move { rows(&app, "0:64").await }));
+    }
+    for _ in 0..4 {
+        let app = r.app.clone();
+        tasks.push(tokio::spawn(async move {
+            let (status, _, body) = call(&app, "GET", &format!("/files/{ROOT}/a.b2nd")).await;
+            (status, decode(&body))
+        }));
+    }
+    for t in tasks {
+        let (status, values) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(values, expected(0, 0, 64));
+    }
+    assert_eq!(r.fake.times_asked("a.b2nd", 0), 1, "{:?}", r.fake.calls());
+    assert_eq!(r.fake.times_asked("a.b2nd", 1), 1, "{:?}", r.fake.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_reads_fetch_blocks_alone() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    let (status, values) = rows(&r.app, "4:8").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(values, expected(0, 4, 4));
+    let calls = r.fake.calls();
+    assert!(
+        calls.contains(&Call::Blocks("a.b2nd".into(), 0, vec![1])),
+        "{calls:?}"
+    );
+    assert_eq!(r.fake.chunk_requests(), 0, "{calls:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_download_waiting_on_a_slice_fetch_keeps_its_own_deadline() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    // The slice's fetch is taken and never answered: the slice fails at its deadline.
+    r.fake.silence_next_chunk_requests(1);
+    let app = r.app.clone();
+    let slice = tokio::spawn(async move { rows(&app, "0:64").await });
+    r.fake.wait_chunk_requests(1).await;
+    // The download joins that fetch; when it fails, the download (no deadline) asks again.
+    let (status, _, body) = call(&r.app, "GET", &format!("/files/{ROOT}/a.b2nd")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(decode(&body), expected(0, 0, 64));
+    assert_eq!(slice.await.unwrap().0, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(r.fake.chunk_requests(), 2, "{:?}", r.fake.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_publisher_costs_one_idle_limit_then_is_asked_again() {
+    let r = rig(|c| c.timeout = Duration::from_secs(20));
+    subscribe(&r).await;
+    r.fake.silence_next_chunk_requests(1);
+    let t = Instant::now();
+    let (status, values) = rows(&r.app, "0:64").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(values, expected(0, 0, 64));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(r.fake.chunk_requests(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_publisher_is_asked_again() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    r.fake.busy_next_chunk_requests(2);
+    let (status, values) = rows(&r.app, "0:64").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(values, expected(0, 0, 64));
+    assert_eq!(r.fake.chunk_requests(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_publishers_the_cache_is_served_and_the_rest_fails_in_time() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    assert_eq!(rows(&r.app, "0:32").await.0, StatusCode::OK);
+    let asked = r.fake.chunk_requests();
+
+    r.fake.set_mode(Mode::Down);
+    let (status, values) = rows(&r.app, "0:32").await;
+    assert_eq!((status, values), (StatusCode::OK, expected(0, 0, 32)));
+    assert_eq!(
+        r.fake.chunk_requests(),
+        asked,
+        "cached chunks are not asked for"
+    );
+    let t = Instant::now();
+    assert_eq!(
+        rows(&r.app, "32:64").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(
+        t.elapsed() <= TIMEOUT + Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
+
+    r.fake.set_mode(Mode::Silent);
+    let t = Instant::now();
+    assert_eq!(rows(&r.app, "32:64").await.0, StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        t.elapsed() <= TIMEOUT + Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
+
+    r.fake.set_mode(Mode::Up);
+    let (status, values) = rows(&r.app, "32:64").await;
+    assert_eq!((status, values), (StatusCode::OK, expected(0, 32, 32)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_during_a_fetch_never_mixes_versions() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    r.fake.delay_chunks(Duration::from_millis(500));
+    let app = r.app.clone();
+    let reading = tokio::spawn(async move { rows(&app, "0:64").await });
+    r.fake.wait_chunk_requests(1).await;
+    // A new version lands while the old one's chunks are on their way.
+    r.fake
+        .put("a.b2nd", &write_a(r.src.path(), "a2.b2nd", 10_000));
+    let root = RootName::new(ROOT).unwrap();
+    let change = Change {
+        path: "a.b2nd".into(),
+        etag: Some(r.fake.etag("a.b2nd")),
+    };
+    r.sub.on_change(&root, change).await;
+    let (status, values) = reading.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        values == expected(0, 0, 64) || values == expected(10_000, 0, 64),
+        "a read mixed versions or read neither"
+    );
+    // From now on, the new version only.
+    assert_eq!(rows(&r.app, "0:64").await.1, expected(10_000, 0, 64));
+    assert_eq!(rows(&r.app, "4:8").await.1, expected(10_000, 4, 4));
+}
+
+/// `big.b2nd`: 2 MiB of incompressible u64 in chunks of 512 KiB.
+fn write_big(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("big.b2nd");
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..256 * 1024)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    cat2_format::encode::write_b2nd_file(
+        &p,
+        "<u8",
+        &[256, 1024],
+        &[64, 1024],
+        &[8, 1024],
+        &data,
+        &[],
+    )
+    .unwrap();
+    p
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_budget_refuses_holds_off_then_serves() {
+    let r = rig(|c| c.memory_budget = 1 << 20);
+    r.fake.put("big.b2nd", &write_big(r.src.path()));
+    subscribe(&r).await;
+    let slice = |s: &str| format!("/api/fetch/{ROOT}/big.b2nd?slice_={s}&prefer_schunk=true");
+
+    // 2 MiB decoded and encoded, plus a chunk: more than the whole budget.
+    let (status, _, body) = call(&r.app, "GET", &slice("0:256")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let detail = String::from_utf8_lossy(&body);
+    assert!(
+        detail.contains("--memory-budget") && detail.contains("/api/download"),
+        "{detail}"
+    );
+    assert_eq!(call(&r.app, "GET", &slice("0:1")).await.0, StatusCode::OK);
+
+    // A transfer nobody reads holds its reads (ahead, and the one being sent) in the budget.
+    let req = Request::get(format!("/files/{ROOT}/big.b2nd"))
+        .body(Body::empty())
+        .unwrap();
+    let held = r.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    // With paused time this returns once nothing else can run: the transfer has read all it
+    // may.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let t = Instant::now();
+    let (status, headers, _) = call(&r.app, "GET", &slice("0:1")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    assert!(t.elapsed() <= TIMEOUT, "waited {:?}", t.elapsed());
+
+    // The client goes away: its reads go back to the budget.
+    drop(held);
+    let (status, _, body) = call(&r.app, "GET", &slice("0:1")).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+}
