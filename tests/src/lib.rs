@@ -2,6 +2,7 @@
 //! driven from the tests. This library holds what those tests share.
 
 pub mod cluster;
+pub mod wrk;
 
 use std::path::Path;
 use std::process::Command;

@@ -377,6 +377,16 @@ async fn main() {
             p50 * 1e3,
             p99 * 1e3
         );
+        let scratch = tempfile::tempdir().unwrap();
+        if let Some(f) = cat2_e2e::wrk::run(base, 10, scratch.path()) {
+            println!(
+                "wrk: {:.1} slices/s, p50 {:.3} ms, p99 {:.3} ms, {} failed",
+                f.rate,
+                f.p50 * 1e3,
+                f.p99 * 1e3,
+                f.failed
+            );
+        }
         return;
     }
     let top = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -581,6 +591,30 @@ async fn main() {
         "",
         "",
     ));
+    // The same load from a C load generator (no figure when wrk is missing).
+    let scratch = c.path("wrk");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let by_wrk = |base: &str| {
+        let f = cat2_e2e::wrk::run(base, 10, &scratch);
+        let nan = f64::NAN;
+        f.map_or([nan; 4], |f| {
+            [f.rate, f.p50 * 1e3, f.p99 * 1e3, f.failed as f64]
+        })
+    };
+    let w0 = by_wrk(&ours_base_now);
+    let w1 = sides.get(1).map_or([f64::NAN; 4], |s| by_wrk(&s.base));
+    for (i, (name, target, unit)) in [
+        ("wrk, 8 connections: slices/s", "≥ 20×", "/s"),
+        ("wrk, 8 connections: p50 (ms)", "", "ms"),
+        ("wrk, 8 connections: p99 (ms)", "< 20 ms", "ms"),
+        ("wrk, 8 connections: failed requests", "", ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        eprintln!("{name}: cat2 {:.3}, caterva2 {:.3}", w0[i], w1[i]);
+        rows.push((name.into(), [w0[i], w1[i]], target, unit));
+    }
     let (tcp, nats) = floors(&c, cube_bytes).await;
     rows.push((
         "limit: cube's compressed bytes over loopback TCP (s)".into(),
@@ -628,6 +662,8 @@ async fn main() {
          repetitions, alternating A/B; cold = subscriber cache wiped and restarted).\n\n\
          Machine: {machine}, {cores} cores. Data: `cube.b2nd` float32 384×512×512 (chunks 64×256×256, blocks 1×128×256), \
          `random.b2nd` float64 3200×4096 (chunks 256×4096, blocks 4×4096), `many.b2nd` int64 10 240 000 (10 000 chunks of 1024).\n\n\
+         The 8-connection rows: 10 s of 64×64 windows at random offsets of random planes of the warm cube, \
+         from our client (in this process), then from `wrk` (2 threads, a C load generator).\n\n\
          Reproduce: `scripts/setup && cargo build --release --bins && target/release/cat2-bench --reps {reps}`\n\n{table}"
     );
     if let Some(out) = out {
