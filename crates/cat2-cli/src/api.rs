@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use reqwest::{Response, Url};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::CliError;
@@ -72,11 +73,16 @@ impl Api {
         Ok(url)
     }
 
-    /// `GET /api/<route>/<path>`, parsed as JSON.
+    /// `GET /api/<route>/<path>`, parsed as JSON into `T` (one of [`cat2_proto::rest`]'s
+    /// replies, or a [`Value`]).
     ///
     /// # Errors
-    /// Transport errors, error statuses, and replies that are not JSON.
-    pub async fn get_json(&self, route: &str, path: &str) -> Result<Value, CliError> {
+    /// Transport errors, error statuses, and replies that are not a `T`.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        path: &str,
+    ) -> Result<T, CliError> {
         let url = self.url(route, path)?;
         tracing::debug!(%url, "get");
         let resp = self.client.get(url.clone()).send().await;
@@ -87,7 +93,11 @@ impl Api {
     ///
     /// # Errors
     /// As [`Api::get_json`].
-    pub async fn post_json(&self, route: &str, path: &str) -> Result<Value, CliError> {
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        path: &str,
+    ) -> Result<T, CliError> {
         let url = self.url(route, path)?;
         tracing::debug!(%url, "post");
         let resp = self.client.post(url.clone()).send().await;
@@ -162,11 +172,11 @@ pub(crate) fn error_message(status: reqwest::StatusCode, body: &[u8]) -> String 
     }
 }
 
-async fn json_body(url: &Url, resp: Response) -> Result<Value, CliError> {
+async fn json_body<T: DeserializeOwned>(url: &Url, resp: Response) -> Result<T, CliError> {
     let body = resp.bytes().await.map_err(|e| CliError::request(&e))?;
     serde_json::from_slice(&body).map_err(|e| CliError::BadReply {
         url: url.to_string(),
-        reason: format!("invalid JSON: {e}"),
+        reason: format!("unexpected reply: {e}"),
     })
 }
 

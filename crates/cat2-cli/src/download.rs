@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Component, Path, PathBuf};
 
 use cat2_format::{Dataset, FormatError, Kind};
+use cat2_proto::rest::DownloadReply;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Url;
 use serde_json::Value;
@@ -27,7 +28,7 @@ pub async fn cmd_download(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let dest = destination(args.outdir.as_deref(), &args.dataset)?;
-    let reply = api.get_json("download", &args.dataset).await?;
+    let reply: DownloadReply = api.get_json("download", &args.dataset).await?;
     let url = download_url(api, &args.dataset, &reply)?;
     let packed = url.path().ends_with(".b2");
     let dir = parent_dir(&dest);
@@ -77,16 +78,13 @@ pub(crate) fn destination(outdir: Option<&Path>, dataset: &str) -> Result<PathBu
 }
 
 /// The URL in the JSON string `/api/download` returned.
-fn download_url(api: &Api, dataset: &str, reply: &Value) -> Result<Url, CliError> {
+fn download_url(api: &Api, dataset: &str, text: &str) -> Result<Url, CliError> {
     let bad = |reason: String| CliError::BadReply {
         url: api
             .url("download", dataset)
             .map_or_else(|_| dataset.to_owned(), |u| u.to_string()),
         reason,
     };
-    let text = reply
-        .as_str()
-        .ok_or_else(|| bad(format!("expected a URL string, got {reply}")))?;
     let url = Url::parse(text).map_err(|e| bad(format!("invalid URL {text:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad(format!("not an HTTP URL: {text:?}")));

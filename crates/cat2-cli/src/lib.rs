@@ -25,6 +25,7 @@ mod values;
 use std::io::Write;
 use std::path::PathBuf;
 
+use cat2_proto::rest::{ListReply, RootsReply, SubscribeReply, UrlReply};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
@@ -169,48 +170,24 @@ pub async fn run(cli: &Cli, out: &mut impl Write) -> Result<(), CliError> {
     }
 }
 
-/// A JSON string as its text, anything else as JSON.
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn expect_list<'a>(
-    api: &Api,
-    route: &str,
-    path: &str,
-    v: &'a Value,
-) -> Result<&'a [Value], CliError> {
-    v.as_array()
-        .map(Vec::as_slice)
-        .ok_or_else(|| CliError::BadReply {
-            url: api
-                .url(route, path)
-                .map_or_else(|_| path.to_owned(), |u| u.to_string()),
-            reason: format!("expected a JSON list, got {v}"),
-        })
+/// Prints `reply` as JSON (the `--json` form).
+fn print_json(out: &mut impl Write, reply: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string(reply).map_err(std::io::Error::other)?;
+    writeln!(out, "{text}")?;
+    Ok(())
 }
 
 /// `roots`: one root per line, `name (subscribed)` for subscribed ones.
 ///
 /// # Errors
-/// Request errors; a reply that is not a JSON object.
+/// Request errors; a reply that is not Caterva2's roots object.
 pub async fn cmd_roots(args: &JsonArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
-    let v = api.get_json("roots", "").await?;
+    let roots: RootsReply = api.get_json("roots", "").await?;
     if args.json {
-        writeln!(out, "{v}")?;
-        return Ok(());
+        return print_json(out, &roots);
     }
-    let roots = v.as_object().ok_or_else(|| CliError::BadReply {
-        url: api
-            .url("roots", "")
-            .map_or_else(|_| "/api/roots".to_owned(), |u| u.to_string()),
-        reason: format!("expected a JSON object, got {v}"),
-    })?;
-    for (name, root) in roots {
-        if root.get("subscribed") == Some(&Value::Bool(true)) {
+    for (name, root) in &roots {
+        if root.is_subscribed() {
             writeln!(out, "{name} (subscribed)")?;
         } else {
             writeln!(out, "{name}")?;
@@ -228,27 +205,25 @@ pub async fn cmd_subscribe(
     api: &Api,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let v = api.post_json("subscribe", &args.root).await?;
+    let reply: SubscribeReply = api.post_json("subscribe", &args.root).await?;
     if args.json {
-        writeln!(out, "{v}")?;
-    } else {
-        writeln!(out, "{}", text(&v))?;
+        return print_json(out, &reply);
     }
+    writeln!(out, "{reply}")?;
     Ok(())
 }
 
 /// `list ROOT`: one `ROOT/PATH` per line.
 ///
 /// # Errors
-/// Request errors; a reply that is not a JSON list.
+/// Request errors; a reply that is not a list of paths.
 pub async fn cmd_list(args: &RootArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
-    let v = api.get_json("list", &args.root).await?;
+    let paths: ListReply = api.get_json("list", &args.root).await?;
     if args.json {
-        writeln!(out, "{v}")?;
-        return Ok(());
+        return print_json(out, &paths);
     }
-    for item in expect_list(api, "list", &args.root, &v)? {
-        writeln!(out, "{}/{}", args.root, text(item))?;
+    for p in &paths {
+        writeln!(out, "{}/{p}", args.root)?;
     }
     Ok(())
 }
@@ -256,15 +231,14 @@ pub async fn cmd_list(args: &RootArgs, api: &Api, out: &mut impl Write) -> Resul
 /// `url PATH`: one URL per line.
 ///
 /// # Errors
-/// Request errors; a reply that is not a JSON list.
+/// Request errors; a reply that is not a list of URLs.
 pub async fn cmd_url(args: &PathArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
-    let v = api.get_json("url", &args.path).await?;
+    let urls: UrlReply = api.get_json("url", &args.path).await?;
     if args.json {
-        writeln!(out, "{v}")?;
-        return Ok(());
+        return print_json(out, &urls);
     }
-    for item in expect_list(api, "url", &args.path, &v)? {
-        writeln!(out, "{}", text(item))?;
+    for u in &urls {
+        writeln!(out, "{u}")?;
     }
     Ok(())
 }
@@ -274,7 +248,7 @@ pub async fn cmd_url(args: &PathArgs, api: &Api, out: &mut impl Write) -> Result
 /// # Errors
 /// Request errors.
 pub async fn cmd_info(args: &PathArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
-    let v = api.get_json("info", &args.path).await?;
+    let v: Value = api.get_json("info", &args.path).await?;
     if args.json {
         writeln!(out, "{v}")?;
         return Ok(());

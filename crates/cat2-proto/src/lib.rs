@@ -8,6 +8,7 @@
 //! - [`meta`]: dataset metadata ([`Meta`]) and Caterva2's `info` JSON (spec §2.5).
 //! - [`name`]: validated root names and dataset paths.
 //! - [`msgpack`]: vlmeta values to JSON and back.
+//! - [`rest`]: the subscriber's REST replies (Caterva2's JSON), shared by server and clients.
 //!
 //! # Subjects
 //!
@@ -35,6 +36,7 @@ pub mod meta;
 pub mod msg;
 pub mod msgpack;
 pub mod name;
+pub mod rest;
 pub mod subject;
 
 pub use meta::{ArrayMeta, CParams, Kind, Layer, Meta};

@@ -11,6 +11,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use cat2_array::{Selection, SliceSpec};
 use cat2_format::{Kind, encode};
+use cat2_proto::rest::{
+    self, DownloadReply, ListReply, RootReply, RootsReply, SubscribeReply, UrlReply,
+};
 use cat2_proto::{DatasetPath, RootName};
 
 use crate::ApiError;
@@ -33,20 +36,22 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
         .with_state(sub)
 }
 
-async fn roots(State(sub): Shared) -> Json<serde_json::Value> {
+async fn roots(State(sub): Shared) -> Json<RootsReply> {
     let state = sub.state();
-    let map: serde_json::Map<String, serde_json::Value> = state
+    let roots = state
         .roots
         .values()
         .map(|r| {
-            let subscribed = if r.subscribed { serde_json::Value::Bool(true) } else { serde_json::Value::Null };
-            let v = serde_json::json!({
-                "name": r.name, "http": r.http.clone().unwrap_or_default(), "subscribed": subscribed, "online": r.online,
-            });
-            (r.name.clone(), v)
+            let reply = RootReply {
+                name: r.name.clone(),
+                http: r.http.clone().unwrap_or_default(),
+                subscribed: r.subscribed.then_some(true),
+                online: r.online,
+            };
+            (r.name.clone(), reply)
         })
         .collect();
-    Json(serde_json::Value::Object(map))
+    Json(roots)
 }
 
 fn root_name(name: &str) -> Result<RootName, ApiError> {
@@ -56,7 +61,7 @@ fn root_name(name: &str) -> Result<RootName, ApiError> {
 async fn subscribe(
     State(sub): Shared,
     Path(name): Path<String>,
-) -> Result<Json<&'static str>, ApiError> {
+) -> Result<Json<SubscribeReply>, ApiError> {
     let root = root_name(&name)?;
     let known = sub.state().roots.contains_key(root.as_str());
     if !known {
@@ -64,10 +69,10 @@ async fn subscribe(
         let _ = sub.refresh_roots().await;
     }
     sub.follow(&root).await?;
-    Ok(Json("Ok"))
+    Ok(Json(rest::SUBSCRIBED.to_owned()))
 }
 
-async fn list(State(sub): Shared, Path(name): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
+async fn list(State(sub): Shared, Path(name): Path<String>) -> Result<Json<ListReply>, ApiError> {
     let root = root_name(&name)?;
     let state = sub.state();
     let r = state
@@ -80,7 +85,7 @@ async fn list(State(sub): Shared, Path(name): Path<String>) -> Result<Json<Vec<S
     Ok(Json(r.datasets.keys().cloned().collect()))
 }
 
-async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<Vec<String>>, ApiError> {
+async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<UrlReply>, ApiError> {
     let (root, rel) = match path.split_once('/') {
         Some((r, rel)) => (
             root_name(r)?,
@@ -279,7 +284,10 @@ async fn whole_file(
     Ok(resp)
 }
 
-async fn download(State(sub): Shared, Path(path): Path<String>) -> Result<Json<String>, ApiError> {
+async fn download(
+    State(sub): Shared,
+    Path(path): Path<String>,
+) -> Result<Json<DownloadReply>, ApiError> {
     let c = open(&sub, &path).await?;
     let all = Selection::all(c.layout.shape());
     let c = ensure_sel(&sub, &path, c, &all, None).await?;

@@ -81,7 +81,9 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
         }
-        let body = axum::Json(serde_json::json!({ "detail": self.to_string() }));
+        let body = axum::Json(cat2_proto::rest::ErrorReply {
+            detail: self.to_string(),
+        });
         if let ApiError::Busy(_) = &self {
             // Busy is brief: a second is enough for results in flight to drain.
             return (status, [(axum::http::header::RETRY_AFTER, "1")], body).into_response();

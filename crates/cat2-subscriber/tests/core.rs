@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use bytes::Bytes;
 use cat2_proto::RootName;
 use cat2_proto::msg::Change;
+use cat2_proto::rest::{self, DownloadReply, ErrorReply, ListReply, RootsReply, SubscribeReply};
 use cat2_subscriber::{Config, Subscriber};
 use fake::{Call, Fake, Mode, ROOT};
 use tokio::time::Instant;
@@ -328,4 +329,32 @@ async fn the_memory_budget_refuses_holds_off_then_serves() {
     drop(held);
     let (status, _, body) = call(&r.app, "GET", &slice("0:1")).await;
     assert_eq!(status, StatusCode::OK, "{body:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn replies_are_the_shared_rest_types() {
+    let r = rig(|_| {});
+    let (status, _, body) = call(&r.app, "GET", &format!("/api/list/{ROOT}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let e: ErrorReply = serde_json::from_slice(&body).unwrap();
+    assert!(e.detail.contains(ROOT), "{e:?}");
+
+    let (status, _, body) = call(&r.app, "POST", &format!("/api/subscribe/{ROOT}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<SubscribeReply>(&body).unwrap(),
+        rest::SUBSCRIBED
+    );
+    let (_, _, body) = call(&r.app, "GET", "/api/roots").await;
+    let roots: RootsReply = serde_json::from_slice(&body).unwrap();
+    assert!(
+        roots[ROOT].is_subscribed() && roots[ROOT].online,
+        "{roots:?}"
+    );
+    let (_, _, body) = call(&r.app, "GET", &format!("/api/list/{ROOT}")).await;
+    let list: ListReply = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list, ["a.b2nd"]);
+    let (_, _, body) = call(&r.app, "GET", &format!("/api/download/{ROOT}/a.b2nd")).await;
+    let url: DownloadReply = serde_json::from_slice(&body).unwrap();
+    assert!(url.ends_with(&format!("/files/{ROOT}/a.b2nd")), "{url}");
 }
