@@ -274,7 +274,7 @@ async fn whole_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut resp = crate::files::serve(c, sub.results.clone(), sub.cfg.timeout, req).await?;
+    let mut resp = crate::files::serve(c, &sub.transfers, sub.cfg.timeout, req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}\"",
         name.replace('"', "")

@@ -135,6 +135,8 @@ pub(crate) struct Sub {
     pub(crate) synced: Mutex<std::collections::HashSet<String>>,
     /// The bytes results in flight may take ([`Config::memory_budget`]).
     pub(crate) results: cat2_client::budget::ByteBudget,
+    /// File transfers, whose reads take from the same budget.
+    pub(crate) transfers: crate::files::Transfers,
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> ApiError {
@@ -161,6 +163,7 @@ impl Sub {
             root_locks: Mutex::new(HashMap::new()),
             blocks: crate::read::block_cache(),
             synced: Mutex::new(std::collections::HashSet::new()),
+            transfers: crate::files::Transfers::new(results.clone()),
             results,
         }
     }
