@@ -137,13 +137,28 @@ async fn a_download_waiting_on_a_slices_fetch_keeps_its_own_deadline() {
     assert!(cat2_e2e::decode_frame(&body).1 == data, "downloaded bytes");
 }
 
-/// A bad `--timeout` is refused with a message naming it (it used to be ignored silently).
+/// A bad timeout, on the command line or in the configuration file, is refused with a
+/// message naming it (it used to be ignored silently).
 #[test]
 fn a_bad_timeout_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for bad in ["-1", "0", "NaN", "inf", "1e30"] {
+    let conf = dir.path().join("c.toml");
+    let flag = |bad: &str| vec![format!("--timeout={bad}")];
+    let in_conf = |bad: &str| {
+        std::fs::write(&conf, format!("[subscriber]\ntimeout = {bad}\n")).unwrap();
+        vec!["--conf".to_owned(), conf.display().to_string()]
+    };
+    for (bad, args, names) in [
+        ("-1", flag("-1"), "--timeout"),
+        ("0", flag("0"), "--timeout"),
+        ("NaN", flag("NaN"), "--timeout"),
+        ("inf", flag("inf"), "--timeout"),
+        ("1e30", flag("1e30"), "--timeout"),
+        ("0 (file)", in_conf("0"), "[subscriber] timeout"),
+        ("\"x\" (file)", in_conf("\"x\""), "[subscriber] timeout"),
+    ] {
         let mut child = std::process::Command::new(cat2_e2e::cluster::bin("cat2sub"))
-            .arg(format!("--timeout={bad}"))
+            .args(&args)
             .args(["--http", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1"])
             .arg("--statedir")
             .arg(dir.path())
@@ -165,8 +180,11 @@ fn a_bad_timeout_is_refused() {
         };
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        let status = status.unwrap_or_else(|| panic!("--timeout {bad}: still running"));
-        assert!(!status.success(), "--timeout {bad}: exited 0");
-        assert!(err.contains("invalid timeout"), "--timeout {bad}: {err}");
+        let status = status.unwrap_or_else(|| panic!("timeout {bad}: still running"));
+        assert!(!status.success(), "timeout {bad}: exited 0");
+        assert!(
+            err.contains(names) && err.contains("seconds"),
+            "timeout {bad}: {err}"
+        );
     }
 }
