@@ -5,8 +5,7 @@
 //! whose shape depends on the dataset's kind, made by [`crate::Meta`]'s owner in one place
 //! and passed through by clients for display.
 
-use std::collections::BTreeMap;
-
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 /// One root of `GET /api/roots`.
@@ -32,8 +31,9 @@ impl RootReply {
     }
 }
 
-/// `GET /api/roots`: root name → root.
-pub type RootsReply = BTreeMap<String, RootReply>;
+/// `GET /api/roots`: root name → root, in the server's order (Caterva2 lists roots as they
+/// were announced; cat2 by name).
+pub type RootsReply = IndexMap<String, RootReply>;
 
 /// `POST /api/subscribe/{root}`: the text `Ok`.
 pub type SubscribeReply = String;
@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn roots_are_caterva2s_json() {
         let mut roots = RootsReply::new();
-        for (name, subscribed) in [("a", Some(true)), ("b", None)] {
+        for (name, subscribed) in [("b", None), ("a", Some(true))] {
             let r = RootReply {
                 name: name.into(),
                 http: "h:1".into(),
@@ -77,7 +77,7 @@ mod tests {
         let text = serde_json::to_string(&roots).unwrap();
         assert_eq!(
             text,
-            r#"{"a":{"name":"a","http":"h:1","subscribed":true,"online":true},"b":{"name":"b","http":"h:1","subscribed":null,"online":true}}"#
+            r#"{"b":{"name":"b","http":"h:1","subscribed":null,"online":true},"a":{"name":"a","http":"h:1","subscribed":true,"online":true}}"#
         );
         let back: RootsReply = serde_json::from_str(&text).unwrap();
         assert_eq!(back, roots);
