@@ -40,7 +40,10 @@ use crate::dataset::Dataset;
 use crate::ffi;
 use crate::frame::Frame;
 
+mod shared;
 mod snapshot;
+
+pub use shared::SharedCache;
 pub use snapshot::Snapshot;
 
 /// Offsets of the frame header fields a flush rewrites (msgpack, big-endian).

@@ -33,7 +33,7 @@ mod frame;
 mod plain;
 
 pub use blocks::decode_one_block;
-pub use cache::{CacheFile, Slot, Snapshot, Verified};
+pub use cache::{CacheFile, SharedCache, Slot, Snapshot, Verified};
 pub use cat2_proto::meta::{ArrayMeta, CParams, Kind, Layer, Meta};
 pub use dataset::{ChunkSource, Dataset, kind_of};
 pub use error::FormatError;

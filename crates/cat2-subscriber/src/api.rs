@@ -17,7 +17,8 @@ use cat2_proto::rest::{
 use cat2_proto::{DatasetPath, RootName};
 
 use crate::ApiError;
-use crate::sub::{Cached, Sub};
+use crate::cached::Cached;
+use crate::sub::Sub;
 
 type Shared = State<Arc<Sub>>;
 
@@ -122,7 +123,7 @@ async fn info(
     let c = open(&sub, &path).await?;
     let urlpath = sub.cache_path(&c.root, &c.rel).display().to_string();
     // `cbytes` tells how much is cached: read it from the file (on the blocking pool).
-    let info = tokio::task::spawn_blocking(move || c.read_file().meta().info(&urlpath))
+    let info = tokio::task::spawn_blocking(move || c.file.read().meta().info(&urlpath))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(info))

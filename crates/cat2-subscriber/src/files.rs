@@ -30,7 +30,7 @@ use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch, IfRange};
 use http_range_header::RangeUnsatisfiableError;
 
 use crate::ApiError;
-use crate::sub::Cached;
+use crate::cached::Cached;
 
 /// Bytes per read at most: a lone transfer goes at disk speed (a warm download of the bench
 /// cube took 0.10 s with 4 MiB reads, 0.14 s with 1 MiB reads).
@@ -92,7 +92,7 @@ pub(crate) async fn serve(
     req: Request,
 ) -> Result<Response, ApiError> {
     let cc = c.clone();
-    let snap = tokio::task::spawn_blocking(move || cc.write_file().snapshot())
+    let snap = tokio::task::spawn_blocking(move || cc.file.snapshot())
         .await
         .map_err(ApiError::internal)??
         .ok_or_else(|| {
@@ -247,7 +247,8 @@ fn stream(
             let cc = c.clone();
             let read = tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0u8; n as usize];
-                cc.read_file()
+                cc.file
+                    .read()
                     .read_snapshot_at(&snap, &mut buf, at)
                     .map(|()| lease.hold_owner(buf))
                     .map_err(std::io::Error::other)

@@ -11,7 +11,10 @@
 //! a reconnection it revalidates every followed dataset against its publisher's etag.
 //!
 //! # Layout
-//! - `state`: what is persisted (`STATEDIR/db.json`); `sub`: the core (caches, fetching);
+//! - `state`: what is persisted (`STATEDIR/db.json`) and its store; `sub`: the core, made of
+//!   parts that own their locks (the lock order is written there): `caches` (open cache
+//!   instances, `cached`, and their gates), `sub/fetch` (single flight), `blocks` (decoded
+//!   blocks);
 //! - `sync`: roots, follows, changes; `read`: reading selections, dropping chunks that fail
 //!   to decode; `api`: the REST routes; `files`: serving cache files; `error`: [`ApiError`];
 //! - `upstream`: the [`Upstream`] seam between the core and NATS. [`Subscriber`] is the core
@@ -19,6 +22,9 @@
 //!   [`run`] connects it to NATS.
 
 mod api;
+mod blocks;
+mod cached;
+mod caches;
 mod error;
 mod files;
 mod read;

@@ -19,32 +19,12 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::ApiError;
-use crate::sub::{Cached, Sub};
+use crate::blocks::Blocks;
+use crate::cached::Cached;
+use crate::sub::Sub;
 
-/// Bytes of decoded blocks kept in memory.
-const BLOCK_CACHE_BYTES: u64 = 64 << 20;
 /// A read fetches blocks of a chunk on their own when it needs at most this fraction of them.
 const BLOCKS_FRACTION: u64 = 4;
-
-/// Decoded blocks a read uses, by (chunk, block).
-pub(crate) type Blocks = std::collections::HashMap<(u64, u64), Arc<Vec<u8>>>;
-
-/// (cache instance, chunk, block) → decoded bytes.
-pub(crate) type BlockCache = quick_cache::sync::Cache<(u64, u64, u64), Arc<Vec<u8>>, BlockBytes>;
-
-/// Weighs blocks by their bytes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BlockBytes;
-
-impl quick_cache::Weighter<(u64, u64, u64), Arc<Vec<u8>>> for BlockBytes {
-    fn weight(&self, _: &(u64, u64, u64), v: &Arc<Vec<u8>>) -> u64 {
-        v.len() as u64 + 64
-    }
-}
-
-pub(crate) fn block_cache() -> BlockCache {
-    BlockCache::with_weighter(1024, BLOCK_CACHE_BYTES, BlockBytes)
-}
 
 /// What one read on the blocking pool gives back.
 enum Read<T, F> {
@@ -110,12 +90,12 @@ impl Sub {
                 .collect::<Vec<_>>()
         };
         // Without a blocking hop when no chunk is being stored into the file.
-        let quick = c.try_read_file().map(|f| unfilled(&f, chunks.clone()));
+        let quick = c.file.try_read().map(|f| unfilled(&f, chunks.clone()));
         let missing = match quick {
             Some(m) => m,
             None => {
                 let cc = c.clone();
-                tokio::task::spawn_blocking(move || unfilled(&cc.read_file(), chunks))
+                tokio::task::spawn_blocking(move || unfilled(&cc.file.read(), chunks))
                     .await
                     .ok()?
             }
@@ -225,12 +205,9 @@ impl Sub {
     /// (another reader may have fetched it again meanwhile).
     async fn forget(&self, c: &Arc<Cached>, n: u64, at: Option<u64>) -> Result<(), ApiError> {
         let cc = c.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut f = cc.write_file();
-            if let Some(at) = at {
-                f.forget_stored(n, at)?;
-            }
-            f.flush()
+        tokio::task::spawn_blocking(move || match at {
+            Some(at) => cc.file.forget_stored(n, at),
+            None => cc.file.flush(),
         })
         .await
         .map_err(ApiError::internal)?
@@ -250,7 +227,7 @@ where
 {
     let c = c.clone();
     tokio::task::spawn_blocking(move || {
-        let f = c.read_file();
+        let f = c.file.read();
         let read = f.read_using(&sel, |n, b| blocks.get(&(n, b)).map(|v| v.to_vec()));
         match read {
             Ok(data) => {

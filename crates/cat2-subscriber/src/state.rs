@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +85,75 @@ impl Snapshot {
             std::fs::File::open(dir)?.sync_all()?;
         }
         Ok(())
+    }
+}
+
+/// The state, shared: a `std` lock for short critical sections (a leaf: nothing else is
+/// taken under it, never held across `.await`), and saving off the request path.
+#[derive(Debug)]
+pub(crate) struct StateStore {
+    state: Mutex<State>,
+    dirty: AtomicBool,
+    /// Snapshots are numbered under the state's lock; the number of the last one written is
+    /// kept here (its lock serialises the writes): an older one never overwrites a newer.
+    snapshots: AtomicU64,
+    saved: Arc<Mutex<u64>>,
+}
+
+impl StateStore {
+    pub(crate) fn new(state: State) -> Self {
+        Self {
+            state: Mutex::new(state),
+            dirty: AtomicBool::new(false),
+            snapshots: AtomicU64::new(0),
+            saved: Arc::default(),
+        }
+    }
+
+    /// The state (mark it changed with [`StateStore::changed`]).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that the state must be saved (by [`StateStore::save`]).
+    pub(crate) fn changed(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Saves the state if it changed: a snapshot taken under the lock, written outside it on
+    /// the blocking pool, atomically (a failed write leaves the state marked changed, to be
+    /// retried).
+    pub(crate) async fn save(self: &Arc<Self>) {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let taken = {
+            let state = self.lock();
+            let seq = self.snapshots.fetch_add(1, Ordering::AcqRel) + 1;
+            state.snapshot().map(|s| (seq, s))
+        };
+        let (seq, snap) = match taken {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialise state");
+                return;
+            }
+        };
+        let store = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut saved = store.saved.lock().unwrap_or_else(PoisonError::into_inner);
+            if *saved >= seq {
+                return;
+            }
+            match snap.write() {
+                Ok(()) => *saved = seq,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot save state");
+                    store.changed();
+                }
+            }
+        })
+        .await;
     }
 }
 

@@ -3,8 +3,8 @@
 //! of bytes in flight, retries on other publishers while time remains, and a flush before
 //! anyone waiting is told.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cat2_client::ClientError;
@@ -12,16 +12,49 @@ use cat2_format::CacheFile;
 use cat2_proto::ErrorCode;
 use cat2_proto::msg::ChunksRequest;
 use futures::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use super::{
-    BATCH_BYTES, Cached, FlightKey, FlightResult, PART_BYTES, STREAM_IDLE, Sub, blocking_err,
-};
-use crate::ApiError;
+use super::{BATCH_BYTES, PART_BYTES, STREAM_IDLE, Sub, blocking_err};
+use crate::cached::Cached;
+use crate::{ApiError, Config};
 
 /// Rounds of [`Sub::ensure`] for chunks whose fetch, started by another request, failed.
 const MAX_ROUNDS: usize = 8;
+
+/// (cache instance, chunk).
+type FlightKey = (u64, u64);
+type FlightResult = Option<Result<(), ApiError>>;
+
+/// The chunk fetches in flight, and their bounds.
+#[derive(Debug)]
+pub(crate) struct Fetches {
+    /// Who fetches which chunk: its waiters' receiver. A leaf `std` lock, taken under a
+    /// cache file's read lock (see the lock order in `sub`).
+    inflight: Mutex<HashMap<FlightKey, watch::Receiver<FlightResult>>>,
+    /// Bounds concurrent chunk requests to publishers.
+    permits: Semaphore,
+    /// Bounds the bytes those requests ask for, in MiB ([`Config::fetch_buffer_bytes`]).
+    buffer_mib: Semaphore,
+    buffer_cap: u32,
+}
+
+impl Fetches {
+    pub(crate) fn new(cfg: &Config) -> Self {
+        let buffer_cap = mib(cfg.fetch_buffer_bytes);
+        Self {
+            inflight: Mutex::default(),
+            permits: Semaphore::new(cfg.parallel_fetches.max(1)),
+            buffer_mib: Semaphore::new(buffer_cap as usize),
+            buffer_cap,
+        }
+    }
+}
+
+/// `bytes` in whole MiB, at least 1, at most what `u32` permits count.
+fn mib(bytes: u64) -> u32 {
+    bytes.div_ceil(1 << 20).clamp(1, u64::from(u32::MAX >> 4)) as u32
+}
 
 impl Sub {
     /// Makes sure `chunks` of `c` are cached and flushed, fetching the missing ones (once,
@@ -63,10 +96,14 @@ impl Sub {
         // seen missing here is either being fetched (we wait for it) or not (we fetch it).
         let (sub, cc) = (self.clone(), c.clone());
         let (task, waits) = tokio::task::spawn_blocking(move || {
-            let f = cc.read_file();
+            let f = cc.file.read();
             let mut mine = BTreeMap::new();
             let mut waits = Vec::new();
-            let mut inflight = sub.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut inflight = sub
+                .fetches
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for n in chunks.into_iter().filter(|n| !f.is_filled(*n)) {
                 if let Some(rx) = inflight.get(&(cc.id, n)) {
                     waits.push((n, rx.clone()));
@@ -74,7 +111,7 @@ impl Sub {
                     let (tx, rx) = watch::channel(None);
                     inflight.insert((cc.id, n), rx);
                     let flight = Flight {
-                        sub: sub.clone(),
+                        fetches: sub.fetches.clone(),
                         key: (cc.id, n),
                         tx: Some(tx),
                     };
@@ -129,7 +166,7 @@ impl Sub {
 /// A chunk this task fetches for everyone: its waiters learn the outcome exactly once, and
 /// its single-flight entry goes away even if the task is cancelled or panics.
 struct Flight {
-    sub: Arc<Sub>,
+    fetches: Arc<Fetches>,
     key: FlightKey,
     tx: Option<watch::Sender<FlightResult>>,
 }
@@ -144,7 +181,7 @@ impl Flight {
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        self.sub
+        self.fetches
             .inflight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -181,21 +218,15 @@ async fn fetch(
     results.into_iter().collect()
 }
 
-/// Verifies a chunk (its structure, outside the lock), then stores it.
+/// Verifies a chunk (its structure, outside the lock), then stores it part by part, as it
+/// arrived (neither joined in memory nor holding off readers).
 async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(), ApiError> {
     let cc = c.clone();
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&bytes::Bytes> = parts.iter().collect();
         let checked = CacheFile::verify_parts(&cc.meta, n, &refs)
             .map_err(|e| ApiError::Unavailable(format!("publisher sent a bad chunk {n}: {e}")))?;
-        // The bytes are written part by part, as they arrived, under the read lock: neither
-        // joined in memory nor holding off readers.
-        let slot = cc.write_file().reserve(&checked)?;
-        if let Some(slot) = slot {
-            cc.read_file().write_slot(&slot, &checked)?;
-            cc.write_file().commit(slot)?;
-        }
-        Ok(())
+        Ok(cc.file.store(&checked)?)
     })
     .await
     .map_err(blocking_err)?
@@ -203,7 +234,7 @@ async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(),
 
 async fn flush(c: &Arc<Cached>) -> Result<(), ApiError> {
     let cc = c.clone();
-    tokio::task::spawn_blocking(move || cc.write_file().flush())
+    tokio::task::spawn_blocking(move || cc.file.flush())
         .await
         .map_err(blocking_err)?
         .map_err(ApiError::from)
@@ -226,11 +257,11 @@ async fn fetch_batch(
     'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
         // One request slot, and room for the batch's bytes (a batch bigger than the whole
         // buffer takes all of it).
-        let cost = Sub::mib(chunk_bytes.saturating_mul(pending.len() as u64))
-            .min(Sub::mib(sub.cfg.fetch_buffer_bytes));
+        let fetches = &sub.fetches;
+        let cost = mib(chunk_bytes.saturating_mul(pending.len() as u64)).min(fetches.buffer_cap);
         let permits = async {
-            let slot = sub.permits.acquire().await?;
-            let room = sub.buffer_mib.acquire_many(cost).await?;
+            let slot = fetches.permits.acquire().await?;
+            let room = fetches.buffer_mib.acquire_many(cost).await?;
             Ok::<_, tokio::sync::AcquireError>((slot, room))
         };
         let permit = match deadline {
