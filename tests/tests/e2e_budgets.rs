@@ -126,12 +126,9 @@ async fn a_publisher_at_its_bound_answers_busy_and_subscribers_ask_again() {
     let nats = async_nats::connect(c.nats.url()).await.unwrap();
     let client = cat2_client::Client::new(nats, Duration::from_secs(10));
     let name = cat2_proto::RootName::new("r").unwrap();
+    let path = cat2_proto::DatasetPath::new("many.b2nd").unwrap();
     let etag = wait_until("the dataset listed", Duration::from_secs(20), || async {
-        client
-            .info(&name, "many.b2nd", None)
-            .await
-            .ok()
-            .map(|i| i.etag)
+        client.info(&name, &path, None).await.ok().map(|i| i.etag)
     })
     .await;
     // Eight requests for all 4096 chunks at once: one is served, the others (arriving while
@@ -139,7 +136,7 @@ async fn a_publisher_at_its_bound_answers_busy_and_subscribers_ask_again() {
     let mut streams = Vec::new();
     for _ in 0..8 {
         let req = cat2_proto::msg::ChunksRequest {
-            path: "many.b2nd".into(),
+            path: path.clone(),
             etag: etag.clone(),
             chunks: (0..4096).collect(),
             max_part: 1 << 20,

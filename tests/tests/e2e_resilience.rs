@@ -208,7 +208,10 @@ async fn restarts_and_outages() {
         || async { client.roots().await.ok() },
     )
     .await;
-    assert!(roots.roots.iter().any(|r| r.name == "r"), "{roots:?}");
+    assert!(
+        roots.roots.iter().any(|r| r.name.as_str() == "r"),
+        "{roots:?}"
+    );
 
     // nats-server restarts: everyone reconnects by themselves.
     c.nats.restart();

@@ -126,18 +126,13 @@ pub async fn run(
                 let reply = match cat2_proto::decode::<Register>("register", &req.message.payload) {
                     Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
                     Ok(reg) => {
-                        let changed = registry.lock().expect("registry lock").register(&reg, Instant::now());
-                        match changed {
-                            Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
-                            Ok(event) => {
-                                if let Some(root) = event {
-                                    tracing::info!(root = %root.name, online = root.online, "root announced");
-                                    announce(&nats, root).await;
-                                }
-                                let heartbeat_ms = cfg.heartbeat.as_millis() as u64;
-                                Ok(cat2_proto::encode(&msg::Registered { heartbeat_ms }).into())
-                            }
+                        let event = registry.lock().expect("registry lock").register(&reg, Instant::now());
+                        if let Some(root) = event {
+                            tracing::info!(root = %root.name, online = root.online, "root announced");
+                            announce(&nats, root).await;
                         }
+                        let heartbeat_ms = cfg.heartbeat.as_millis() as u64;
+                        Ok(cat2_proto::encode(&msg::Registered { heartbeat_ms }).into())
                     }
                 };
                 if let Err(e) = req.respond(reply).await {
@@ -193,7 +188,7 @@ async fn http_roots(State(registry): State<Arc<Mutex<Registry>>>) -> axum::Json<
         .into_iter()
         .map(|r| {
             (
-                r.name.clone(),
+                r.name.to_string(),
                 serde_json::json!({"name": r.name, "http": r.http.unwrap_or_default()}),
             )
         })

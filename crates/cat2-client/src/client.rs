@@ -8,7 +8,7 @@ use bytes::Bytes;
 use cat2_proto::msg::{
     self, BlocksRequest, ChunksRequest, Info, InfoRequest, List, Register, Registered, Roots,
 };
-use cat2_proto::{ErrorCode, RootName, subject};
+use cat2_proto::{DatasetPath, ErrorCode, RootName, subject};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -171,11 +171,11 @@ impl Client {
     pub async fn info(
         &self,
         root: &RootName,
-        path: &str,
+        path: &DatasetPath,
         if_none_match: Option<String>,
     ) -> Result<Info, ClientError> {
         let req = InfoRequest {
-            path: path.to_owned(),
+            path: path.clone(),
             if_none_match,
         };
         self.request(

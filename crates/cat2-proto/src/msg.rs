@@ -1,9 +1,12 @@
 //! Messages. Control messages are msgpack maps (named fields, so fields can be added);
-//! chunk payloads are raw Blosc2 chunk bytes.
+//! chunk payloads are raw Blosc2 chunk bytes. Root names and dataset paths are validated as
+//! messages are decoded ([`RootName`], [`DatasetPath`]): a message naming an invalid one is
+//! refused whole, nowhere else checked again.
 
 use serde::{Deserialize, Serialize};
 
 use crate::Meta;
+use crate::name::{DatasetPath, RootName};
 
 /// Header: the chunk number a chunk part belongs to.
 pub const HDR_CHUNK: &str = "Cat2-Chunk";
@@ -16,7 +19,7 @@ pub const HDR_SIZE: &str = "Cat2-Size";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Register {
     /// Root name.
-    pub root: String,
+    pub root: RootName,
     /// The publisher instance (distinct per process).
     pub publisher: String,
     /// The publisher's HTTP address (`host:port`) when it serves one.
@@ -34,7 +37,7 @@ pub struct Registered {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootEntry {
     /// Root name.
-    pub name: String,
+    pub name: RootName,
     /// HTTP address of one of its publishers, when they serve one.
     pub http: Option<String>,
     /// Whether some publisher of it is alive.
@@ -59,14 +62,14 @@ pub struct RootEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct List {
     /// Dataset paths relative to the root.
-    pub datasets: Vec<String>,
+    pub datasets: Vec<DatasetPath>,
 }
 
 /// Asks for a dataset's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InfoRequest {
     /// Dataset path.
-    pub path: String,
+    pub path: DatasetPath,
     /// The etag the asker has: when it is current, the reply carries no metadata.
     pub if_none_match: Option<String>,
 }
@@ -84,7 +87,7 @@ pub struct Info {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunksRequest {
     /// Dataset path.
-    pub path: String,
+    pub path: DatasetPath,
     /// The etag the asker's metadata has: a different current etag is an error
     /// ([`crate::ErrorCode::Stale`]), never chunks of another version.
     pub etag: String,
@@ -101,7 +104,7 @@ pub struct ChunksRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlocksRequest {
     /// Dataset path.
-    pub path: String,
+    pub path: DatasetPath,
     /// As in [`ChunksRequest`].
     pub etag: String,
     /// The chunk.
@@ -116,7 +119,7 @@ pub struct BlocksRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Dataset path.
-    pub path: String,
+    pub path: DatasetPath,
     /// Its new etag, `None` when deleted.
     pub etag: Option<String>,
 }
@@ -125,7 +128,7 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriberStatus {
     /// Roots followed.
-    pub subscribed: Vec<String>,
+    pub subscribed: Vec<RootName>,
     /// The HTTP address it serves.
     pub http: String,
 }
@@ -137,25 +140,72 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
+        let name = |s: &str| RootName::new(s).unwrap();
+        let path = |s: &str| DatasetPath::new(s).unwrap();
         let r = Register {
-            root: "foo".into(),
+            root: name("foo"),
             publisher: "p1".into(),
             http: Some("localhost:8001".into()),
         };
         assert_eq!(decode::<Register>("register", &encode(&r)).unwrap(), r);
         let c = ChunksRequest {
-            path: "a.b2nd".into(),
+            path: path("a.b2nd"),
             etag: "1:2".into(),
             chunks: vec![3, 1],
             max_part: 1 << 20,
         };
         assert_eq!(decode::<ChunksRequest>("chunks", &encode(&c)).unwrap(), c);
         let e = Change {
-            path: "x".into(),
+            path: path("x"),
             etag: None,
         };
         assert_eq!(decode::<Change>("change", &encode(&e)).unwrap(), e);
         assert!(decode::<Register>("register", b"\xc1").is_err());
         assert!(decode::<Register>("register", &encode(&e)).is_err());
+    }
+
+    /// What a rogue client might send: the same fields, names no one may use.
+    #[derive(Serialize)]
+    struct Forged<'a> {
+        root: &'a str,
+        path: &'a str,
+        publisher: &'a str,
+        etag: Option<String>,
+        http: Option<String>,
+    }
+
+    #[test]
+    fn invalid_names_do_not_decode() {
+        for (root, path) in [
+            ("a.b", "x"),
+            ("foo", "../etc/passwd"),
+            ("foo", "/abs"),
+            ("*", "x"),
+        ] {
+            let m = Forged {
+                root,
+                path,
+                publisher: "p",
+                etag: None,
+                http: None,
+            };
+            let bytes = encode(&m);
+            let bad_root = RootName::new(root).is_err();
+            assert_eq!(
+                decode::<Register>("register", &bytes).is_err(),
+                bad_root,
+                "{root}"
+            );
+            let bad_path = DatasetPath::new(path).is_err();
+            assert_eq!(
+                decode::<Change>("change", &bytes).is_err(),
+                bad_path,
+                "{path}"
+            );
+        }
+        let list = List {
+            datasets: vec![DatasetPath::new("a/b.b2nd").unwrap()],
+        };
+        assert_eq!(decode::<List>("list", &encode(&list)).unwrap(), list);
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Longest accepted root name.
 const MAX_ROOT: usize = 128;
 /// Longest accepted dataset path.
@@ -23,7 +25,11 @@ pub enum NameError {
 
 /// A root name: one NATS subject token (no `.`, `*`, `>`, `/`, whitespace or control
 /// characters; `@` is reserved for Caterva2's pseudo-roots such as `@scratch`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// In messages it is a plain string, validated when decoded: a message naming an invalid
+/// root does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RootName(String);
 
 impl RootName {
@@ -64,9 +70,25 @@ impl TryFrom<&str> for RootName {
     }
 }
 
+impl TryFrom<String> for RootName {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::new(&s)
+    }
+}
+
+impl From<RootName> for String {
+    fn from(n: RootName) -> String {
+        n.0
+    }
+}
+
 /// A dataset path relative to its root: `/`-separated, no empty, `.` or `..` components, no
 /// leading `/`, no backslashes or control characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// In messages it is a plain string, validated when decoded (as [`RootName`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct DatasetPath(String);
 
 impl DatasetPath {
@@ -100,6 +122,37 @@ impl fmt::Display for DatasetPath {
         f.write_str(&self.0)
     }
 }
+
+impl TryFrom<String> for DatasetPath {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::new(&s)
+    }
+}
+
+impl From<DatasetPath> for String {
+    fn from(p: DatasetPath) -> String {
+        p.0
+    }
+}
+
+/// Names compare with plain strings, so callers can test a name without building one.
+macro_rules! eq_str {
+    ($t:ty) => {
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+eq_str!(RootName);
+eq_str!(DatasetPath);
 
 #[cfg(test)]
 mod tests {

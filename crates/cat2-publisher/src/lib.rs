@@ -329,7 +329,7 @@ async fn announce(nats: &async_nats::Client, root: &RootName, changes: &[Change]
 async fn heartbeat(cfg: Config, nats: async_nats::Client, stop: CancellationToken) {
     let client = cat2_client::Client::new(nats, Duration::from_secs(2));
     let reg = Register {
-        root: cfg.name.to_string(),
+        root: cfg.name.clone(),
         publisher: cfg.id.clone(),
         http: cfg.http.clone(),
     };
@@ -384,19 +384,13 @@ fn diff_etags(before: &HashMap<String, String>, now: &HashMap<String, String>) -
     let mut out: Vec<Change> = now
         .iter()
         .filter(|(k, v)| before.get(*k) != Some(*v))
-        .map(|(k, v)| Change {
-            path: k.clone(),
-            etag: Some(v.clone()),
-        })
+        .filter_map(|(k, v)| state::change(k, Some(v.clone())))
         .collect();
     out.extend(
         before
             .keys()
             .filter(|k| !now.contains_key(*k))
-            .map(|k| Change {
-                path: k.clone(),
-                etag: None,
-            }),
+            .filter_map(|k| state::change(k, None)),
     );
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out

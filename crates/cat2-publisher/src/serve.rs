@@ -37,18 +37,20 @@ async fn respond(req: &Request, reply: Result<Bytes, async_nats::service::error:
 
 fn lookup(
     datasets: &Datasets,
-    path: &str,
+    path: &DatasetPath,
 ) -> Result<Arc<Entry>, async_nats::service::error::Error> {
-    let p =
-        DatasetPath::new(path).map_err(|e| service_error(ErrorCode::BadRequest, &e.to_string()))?;
     datasets
-        .get(p.as_str())
-        .ok_or_else(|| service_error(ErrorCode::NotFound, &format!("no dataset {p}")))
+        .get(path.as_str())
+        .ok_or_else(|| service_error(ErrorCode::NotFound, &format!("no dataset {path}")))
 }
 
 pub(crate) async fn list(req: Request, datasets: &Datasets) {
     let list = List {
-        datasets: datasets.list(),
+        datasets: datasets
+            .list()
+            .iter()
+            .filter_map(|p| DatasetPath::new(p).ok())
+            .collect(),
     };
     respond(&req, Ok(cat2_proto::encode(&list).into())).await;
 }
@@ -250,7 +252,7 @@ async fn stream(
     req: Request,
     datasets: &Datasets,
     out: Out,
-    path: &str,
+    path: &DatasetPath,
     etag: &str,
     max_part: u64,
     items: Items,
@@ -334,7 +336,7 @@ async fn stream(
         }
     }
     tracing::debug!(
-        path,
+        path = %path,
         items = ids.len(),
         read_ms = read_time.as_secs_f64() * 1e3,
         all_ms = started.elapsed().as_secs_f64() * 1e3,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use cat2_format::Dataset;
+use cat2_proto::DatasetPath;
 use cat2_proto::msg::Change;
 
 use crate::scan::{self, Found};
@@ -57,6 +58,14 @@ impl Datasets {
     }
 }
 
+/// The change message for `path` (dataset keys come from scans, which keep valid paths
+/// only: an invalid one is never announced).
+pub(crate) fn change(path: &str, etag: Option<String>) -> Option<Change> {
+    DatasetPath::new(path)
+        .ok()
+        .map(|path| Change { path, etag })
+}
+
 impl Datasets {
     /// Replaces every entry by `new` (listed in its order), returning the changes: datasets
     /// whose etag differs, new ones and removed ones (unchanged ones are swapped silently).
@@ -65,10 +74,7 @@ impl Datasets {
         let mut changes: Vec<Change> = new
             .iter()
             .filter(|(k, e)| entries.get(k).map(|o| &o.etag) != Some(&e.etag))
-            .map(|(k, e)| Change {
-                path: k.clone(),
-                etag: Some(e.etag.clone()),
-            })
+            .filter_map(|(k, e)| change(k, Some(e.etag.clone())))
             .collect();
         let order: Vec<String> = new.iter().map(|(k, _)| k.clone()).collect();
         let keep: std::collections::HashSet<&String> = order.iter().collect();
@@ -76,10 +82,7 @@ impl Datasets {
             entries
                 .keys()
                 .filter(|k| !keep.contains(k))
-                .map(|k| Change {
-                    path: k.clone(),
-                    etag: None,
-                }),
+                .filter_map(|k| change(k, None)),
         );
         *entries = new.into_iter().collect();
         *self.order.write().expect("datasets lock") = Some(order);
@@ -112,20 +115,14 @@ pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> 
                         ds: Arc::new(ds),
                     }),
                 ));
-                changes.push(Change {
-                    path: rel.clone(),
-                    etag: Some(etag.clone()),
-                });
+                changes.extend(change(rel, Some(etag.clone())));
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot serve this file, skipped");
                 failed.0.insert(rel.clone(), etag.clone());
                 if current.contains_key(rel) {
                     // It was served: it is gone now, as far as subscribers can tell.
-                    changes.push(Change {
-                        path: rel.clone(),
-                        etag: None,
-                    });
+                    changes.extend(change(rel, None));
                 }
             }
         }
@@ -139,14 +136,11 @@ pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> 
     let mut entries = datasets.entries.write().expect("datasets lock");
     for rel in &removed {
         entries.remove(rel);
-        changes.push(Change {
-            path: rel.clone(),
-            etag: None,
-        });
+        changes.extend(change(rel, None));
     }
     for c in &changes {
         if c.etag.is_none() {
-            entries.remove(&c.path);
+            entries.remove(c.path.as_str());
         }
     }
     for (rel, entry) in opened {

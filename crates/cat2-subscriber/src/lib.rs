@@ -193,19 +193,17 @@ impl Subscriber {
             .sub
             .state()
             .roots
-            .get(&ev.root.name)
+            .get(ev.root.name.as_str())
             .is_some_and(|r| r.subscribed);
         if !(ev.root.online && followed) {
             return;
         }
-        if let Ok(root) = RootName::new(&ev.root.name) {
-            let s = self.sub.clone();
-            tokio::spawn(async move {
-                if let Err(e) = s.follow(&root).await {
-                    tracing::warn!(root = %root, error = %e, "cannot catch up with a root back online (retried at the next resync)");
-                }
-            });
-        }
+        let (s, root) = (self.sub.clone(), ev.root.name.clone());
+        tokio::spawn(async move {
+            if let Err(e) = s.follow(&root).await {
+                tracing::warn!(root = %root, error = %e, "cannot catch up with a root back online (retried at the next resync)");
+            }
+        });
     }
 
     /// A publisher's change notification for `root` (applied once its publisher confirms it).
@@ -221,12 +219,7 @@ impl Subscriber {
     /// What this subscriber follows, for its status endpoint.
     pub fn status(&self) -> SubscriberStatus {
         SubscriberStatus {
-            subscribed: self
-                .sub
-                .subscribed_roots()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            subscribed: self.sub.subscribed_roots(),
             http: self.sub.cfg.http.clone(),
         }
     }

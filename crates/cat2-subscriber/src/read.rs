@@ -162,7 +162,7 @@ impl Sub {
         deadline: Instant,
     ) -> (u64, Option<Vec<(u64, Arc<Vec<u8>>)>>) {
         let req = BlocksRequest {
-            path: c.rel.to_string(),
+            path: c.rel.clone(),
             etag: c.etag.clone(),
             chunk: n,
             blocks: blocks.clone(),

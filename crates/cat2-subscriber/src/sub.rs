@@ -196,7 +196,7 @@ impl Sub {
         tracing::warn!(root = %root, path = %rel, error = %e, "cache file unusable, recreating it");
         // The publisher is asked with the gate open: it may be slow or hung.
         drop(gate);
-        let info = self.upstream.info(root, rel.as_str(), None).await?;
+        let info = self.upstream.info(root, rel, None).await?;
         let meta = info
             .meta
             .ok_or_else(|| ApiError::internal("publisher sent no metadata"))?;

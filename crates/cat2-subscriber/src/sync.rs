@@ -17,15 +17,12 @@ const INFO_CONCURRENCY: usize = 16;
 impl Sub {
     /// Merges the broker's view of a root into the state.
     pub(crate) fn learn_root(&self, e: &RootEntry) {
-        if cat2_proto::RootName::new(&e.name).is_err() {
-            return;
-        }
         let mut state = self.state();
         let r = state
             .roots
-            .entry(e.name.clone())
+            .entry(e.name.to_string())
             .or_insert_with(|| KnownRoot {
-                name: e.name.clone(),
+                name: e.name.to_string(),
                 http: None,
                 online: false,
                 subscribed: false,
@@ -77,11 +74,7 @@ impl Sub {
         let _guard = lock.lock().await;
         let list = self.upstream.list(root).await?;
         let known = self.known_datasets(root);
-        let wanted: Vec<DatasetPath> = list
-            .datasets
-            .iter()
-            .filter_map(|p| DatasetPath::new(p).ok())
-            .collect();
+        let wanted: Vec<DatasetPath> = list.datasets;
         let results: Vec<Result<(), ApiError>> = futures::stream::iter(wanted.iter().cloned())
             .map(|rel| {
                 let have = known.get(rel.as_str()).cloned();
@@ -137,7 +130,7 @@ impl Sub {
     ) -> Result<(), ApiError> {
         let file_ok = self.cache_path(root, rel).exists();
         let ask = if file_ok { have.clone() } else { None };
-        match self.upstream.info(root, rel.as_str(), ask).await {
+        match self.upstream.info(root, rel, ask).await {
             Ok(info) => match info.meta {
                 None => Ok(()),
                 Some(meta) => {
@@ -175,9 +168,7 @@ impl Sub {
             .roots
             .get(root.as_str())
             .is_some_and(|r| r.subscribed);
-        let Ok(rel) = DatasetPath::new(&change.path) else {
-            return;
-        };
+        let rel = change.path;
         if !subscribed {
             return;
         }

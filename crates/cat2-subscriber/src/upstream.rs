@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use cat2_client::{Client, ClientError, Parts};
-use cat2_proto::RootName;
 use cat2_proto::msg::{BlocksRequest, ChunksRequest, Info, List, Roots};
+use cat2_proto::{DatasetPath, RootName};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
@@ -33,7 +33,7 @@ pub trait Upstream: Send + Sync + std::fmt::Debug + 'static {
     fn info<'a>(
         &'a self,
         root: &'a RootName,
-        path: &'a str,
+        path: &'a DatasetPath,
         if_none_match: Option<String>,
     ) -> BoxFuture<'a, Result<Info, ClientError>>;
 
@@ -94,7 +94,7 @@ impl Upstream for NatsUpstream {
     fn info<'a>(
         &'a self,
         root: &'a RootName,
-        path: &'a str,
+        path: &'a DatasetPath,
         if_none_match: Option<String>,
     ) -> BoxFuture<'a, Result<Info, ClientError>> {
         self.client.info(root, path, if_none_match).boxed()

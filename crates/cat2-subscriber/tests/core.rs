@@ -253,7 +253,7 @@ async fn a_change_during_a_fetch_never_mixes_versions() {
         .put("a.b2nd", &write_a(r.src.path(), "a2.b2nd", 10_000));
     let root = RootName::new(ROOT).unwrap();
     let change = Change {
-        path: "a.b2nd".into(),
+        path: cat2_proto::DatasetPath::new("a.b2nd").expect("a valid path"),
         etag: Some(r.fake.etag("a.b2nd")),
     };
     r.sub.on_change(&root, change).await;

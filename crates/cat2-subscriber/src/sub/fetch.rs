@@ -273,7 +273,7 @@ async fn fetch_batch(
             stall_deadline = Instant::now() + timeout;
         }
         let req = ChunksRequest {
-            path: c.rel.to_string(),
+            path: c.rel.clone(),
             etag: c.etag.clone(),
             chunks: pending.keys().copied().collect(),
             max_part: PART_BYTES,

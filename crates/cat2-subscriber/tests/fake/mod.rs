@@ -12,7 +12,7 @@ use bytes::Bytes;
 use cat2_client::ClientError;
 use cat2_format::{Dataset, Meta};
 use cat2_proto::msg::{BlocksRequest, ChunksRequest, Info, List, RootEntry, Roots};
-use cat2_proto::{ErrorCode, RootName};
+use cat2_proto::{DatasetPath, ErrorCode, RootName};
 use cat2_subscriber::{ChunkItems, Upstream};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -237,7 +237,7 @@ impl Upstream for Fake {
         let online = self.inner().mode == Mode::Up;
         let roots = Roots {
             roots: vec![RootEntry {
-                name: ROOT.into(),
+                name: RootName::new(ROOT).expect("a valid root name"),
                 http: None,
                 online,
             }],
@@ -249,7 +249,12 @@ impl Upstream for Fake {
         assert_eq!(root.as_str(), ROOT);
         self.called(Call::List);
         let r = self.check_up("list").map(|_| List {
-            datasets: self.inner().datasets.keys().cloned().collect(),
+            datasets: self
+                .inner()
+                .datasets
+                .keys()
+                .map(|p| DatasetPath::new(p).expect("a valid dataset path"))
+                .collect(),
         });
         futures::future::ready(r).boxed()
     }
@@ -257,11 +262,13 @@ impl Upstream for Fake {
     fn info<'a>(
         &'a self,
         _root: &'a RootName,
-        path: &'a str,
+        path: &'a DatasetPath,
         if_none_match: Option<String>,
     ) -> BoxFuture<'a, Result<Info, ClientError>> {
-        self.called(Call::Info(path.to_owned()));
-        let r = self.check_up("info").and_then(|_| self.version(path));
+        self.called(Call::Info(path.to_string()));
+        let r = self
+            .check_up("info")
+            .and_then(|_| self.version(path.as_str()));
         let r = r.map(|v| Info {
             etag: v.etag.clone(),
             meta: (if_none_match.as_deref() != Some(v.etag.as_str())).then(|| v.meta.clone()),
@@ -274,7 +281,7 @@ impl Upstream for Fake {
         _root: &'a RootName,
         req: ChunksRequest,
     ) -> BoxFuture<'a, Result<ChunkItems, ClientError>> {
-        self.called(Call::Chunks(req.path.clone(), req.chunks.clone()));
+        self.called(Call::Chunks(req.path.to_string(), req.chunks.clone()));
         let mode = match self.check_up("chunks") {
             Ok(m) => m,
             Err(e) => return futures::future::ready(Err(e)).boxed(),
@@ -298,7 +305,7 @@ impl Upstream for Fake {
             let items = futures::stream::iter([Err(e)]).boxed();
             return futures::future::ready(Ok(items)).boxed();
         }
-        let r = self.stream(&req.path, &req.etag, req.chunks, |v, n| {
+        let r = self.stream(req.path.as_str(), &req.etag, req.chunks, |v, n| {
             v.chunks.get(usize::try_from(n).ok()?).cloned()
         });
         futures::future::ready(r).boxed()
@@ -310,7 +317,7 @@ impl Upstream for Fake {
         req: BlocksRequest,
     ) -> BoxFuture<'a, Result<ChunkItems, ClientError>> {
         self.called(Call::Blocks(
-            req.path.clone(),
+            req.path.to_string(),
             req.chunk,
             req.blocks.clone(),
         ));
@@ -322,7 +329,7 @@ impl Upstream for Fake {
             return silent();
         }
         let chunk = req.chunk;
-        let r = self.stream(&req.path, &req.etag, req.blocks, move |v, b| {
+        let r = self.stream(req.path.as_str(), &req.etag, req.blocks, move |v, b| {
             let blocks = v.blocks.get(usize::try_from(chunk).ok()?)?.as_ref()?;
             blocks.get(usize::try_from(b).ok()?).cloned()
         });
