@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use async_nats::service::ServiceExt;
 use axum::extract::State;
 use axum::routing::get;
+use cat2_client::service_error;
 use cat2_proto::msg::{Register, RootEvent};
 use cat2_proto::{ErrorCode, msg, subject};
 use futures::StreamExt;
@@ -169,14 +170,6 @@ async fn announce(nats: &async_nats::Client, root: msg::RootEntry) {
     let event = cat2_proto::encode(&RootEvent { root });
     if let Err(e) = nats.publish(subject::broker_events(), event.into()).await {
         tracing::warn!(error = %e, "cannot announce a root");
-    }
-}
-
-/// A NATS micro-service error (ADR-32 headers carry the code and text).
-fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
-    async_nats::service::error::Error {
-        status: text.to_owned(),
-        code: code.status().into(),
     }
 }
 

@@ -66,8 +66,17 @@ pub struct Client {
     timeout: Duration,
 }
 
+/// A NATS micro-service error for `code` (ADR-32 headers carry the code and the text): what
+/// [`Client`] reads back as [`ClientError::Remote`] with the same code.
+pub fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
+    async_nats::service::error::Error {
+        status: text.to_owned(),
+        code: code.status().into(),
+    }
+}
+
 /// The error carried by a service reply, if any (ADR-32 headers).
-fn service_error(headers: Option<&HeaderMap>) -> Option<ClientError> {
+fn remote_error(headers: Option<&HeaderMap>) -> Option<ClientError> {
     let h = headers?;
     let code = h
         .get("Nats-Service-Error-Code")?
@@ -124,7 +133,7 @@ impl Client {
                     }
                     _ => ClientError::Unavailable(format!("nats: {e}")),
                 })?;
-        if let Some(e) = service_error(reply.headers.as_ref()) {
+        if let Some(e) = remote_error(reply.headers.as_ref()) {
             return Err(e);
         }
         cat2_proto::decode(what, &reply.payload).map_err(|e| ClientError::Protocol {
@@ -303,7 +312,7 @@ impl ChunkStream {
                 let e = ClientError::Unavailable(format!("nobody serves {}", self.subject));
                 return Some(self.fail(e));
             }
-            if let Some(e) = service_error(msg.headers.as_ref()) {
+            if let Some(e) = remote_error(msg.headers.as_ref()) {
                 return Some(self.fail(e));
             }
             match self.accept(msg) {

@@ -46,6 +46,9 @@ pub use name::{DatasetPath, RootName};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What went wrong, as one code shared by NATS service errors and HTTP statuses.
+///
+/// Services answer with a code and a text; clients turn the code back into this type, so the
+/// kind of an error survives every hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Malformed request (bad path, bad slice, bad message).
@@ -66,30 +69,42 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The HTTP status (and NATS service error code) of this error.
+    /// Every code with its NATS service error code (ADR-32) and its HTTP status: the one
+    /// table both directions of both wire forms read.
+    const TABLE: [(ErrorCode, u16, u16); 7] = [
+        (ErrorCode::BadRequest, 400, 400),
+        (ErrorCode::NotFound, 404, 404),
+        (ErrorCode::Stale, 409, 409),
+        (ErrorCode::Timeout, 504, 504),
+        (ErrorCode::Unavailable, 503, 503),
+        // HTTP clients know an overloaded server as 503 with Retry-After; on NATS the code
+        // must differ from Unavailable, since Busy is retried and Unavailable is not.
+        (ErrorCode::Busy, 429, 503),
+        (ErrorCode::Internal, 500, 500),
+    ];
+
+    /// The NATS service error code of this error.
     pub fn status(self) -> u16 {
-        match self {
-            ErrorCode::BadRequest => 400,
-            ErrorCode::NotFound => 404,
-            ErrorCode::Stale => 409,
-            ErrorCode::Timeout => 504,
-            ErrorCode::Unavailable => 503,
-            ErrorCode::Busy => 429,
-            ErrorCode::Internal => 500,
-        }
+        Self::TABLE
+            .iter()
+            .find(|t| t.0 == self)
+            .map_or(500, |t| t.1)
     }
 
-    /// The code of an HTTP status / NATS service error code (unknown codes are internal).
+    /// The HTTP status a REST API answers this error with.
+    pub fn http_status(self) -> u16 {
+        Self::TABLE
+            .iter()
+            .find(|t| t.0 == self)
+            .map_or(500, |t| t.2)
+    }
+
+    /// The code of a NATS service error code (unknown codes are internal).
     pub fn from_status(status: u16) -> Self {
-        match status {
-            400 => ErrorCode::BadRequest,
-            404 => ErrorCode::NotFound,
-            409 => ErrorCode::Stale,
-            504 => ErrorCode::Timeout,
-            503 => ErrorCode::Unavailable,
-            429 => ErrorCode::Busy,
-            _ => ErrorCode::Internal,
-        }
+        Self::TABLE
+            .iter()
+            .find(|t| t.1 == status)
+            .map_or(ErrorCode::Internal, |t| t.0)
     }
 }
 
@@ -140,4 +155,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
     rmp_serde::from_slice(bytes).map_err(|source| DecodeError { what, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn error_codes_survive_the_wire() {
+        for (code, _, _) in ErrorCode::TABLE {
+            assert_eq!(ErrorCode::from_status(code.status()), code);
+        }
+        assert_eq!(ErrorCode::Busy.http_status(), 503);
+        assert_eq!(ErrorCode::from_status(418), ErrorCode::Internal);
+    }
 }

@@ -10,6 +10,7 @@ use cat2_proto::msg::{self, BlocksRequest, ChunksRequest, Info, InfoRequest, Lis
 use cat2_proto::{DatasetPath, ErrorCode};
 
 use cat2_client::budget::Lease;
+pub(crate) use cat2_client::service_error;
 
 use crate::limits::{Busy, Limits};
 use crate::state::{Datasets, Entry};
@@ -20,14 +21,6 @@ const MAX_CHUNKS_PER_REQUEST: usize = 4096;
 const HEADER_ROOM: u64 = 1024;
 /// Blosc2's largest overhead over a chunk's data (`BLOSC2_MAX_OVERHEAD`), with margin.
 const MAX_OVERHEAD: u64 = 256;
-
-/// A NATS micro-service error (ADR-32 headers carry the code and text).
-pub(crate) fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error::Error {
-    async_nats::service::error::Error {
-        status: text.to_owned(),
-        code: code.status().into(),
-    }
-}
 
 async fn respond(req: &Request, reply: Result<Bytes, async_nats::service::error::Error>) {
     if let Err(e) = req.respond(reply).await {

@@ -33,7 +33,7 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
         .route("/api/fetch/{*path}", get(fetch))
         .route("/api/download/{*path}", get(download))
         .route("/files/{*path}", get(files))
-        .fallback(|| async { ApiError::NotFound("Not Found".into()) })
+        .fallback(|| async { ApiError::not_found("Not Found") })
         .with_state(sub)
 }
 
@@ -56,7 +56,7 @@ async fn roots(State(sub): Shared) -> Json<RootsReply> {
 }
 
 fn root_name(name: &str) -> Result<RootName, ApiError> {
-    RootName::new(name).map_err(|e| ApiError::BadRequest(e.to_string()))
+    RootName::new(name).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 async fn subscribe(
@@ -79,9 +79,9 @@ async fn list(State(sub): Shared, Path(name): Path<String>) -> Result<Json<ListR
     let r = state
         .roots
         .get(root.as_str())
-        .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+        .ok_or_else(|| ApiError::not_found(format!("{root} not known by the broker")))?;
     if !r.subscribed {
-        return Err(ApiError::NotFound(format!("Not subscribed to {root}")));
+        return Err(ApiError::not_found(format!("Not subscribed to {root}")));
     }
     Ok(Json(r.datasets.keys().cloned().collect()))
 }
@@ -90,7 +90,7 @@ async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<UrlRep
     let (root, rel) = match path.split_once('/') {
         Some((r, rel)) => (
             root_name(r)?,
-            Some(DatasetPath::new(rel).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+            Some(DatasetPath::new(rel).map_err(|e| ApiError::bad_request(e.to_string()))?),
         ),
         None => (root_name(&path)?, None),
     };
@@ -98,7 +98,7 @@ async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<UrlRep
     let r = state
         .roots
         .get(root.as_str())
-        .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+        .ok_or_else(|| ApiError::not_found(format!("{root} not known by the broker")))?;
     let Some(http) = r.http.clone().filter(|h| !h.is_empty()) else {
         return Ok(Json(vec![]));
     };
@@ -134,7 +134,7 @@ fn parse_bool(v: &str) -> Result<bool, ApiError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
         "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-        _ => Err(ApiError::BadRequest(format!(
+        _ => Err(ApiError::bad_request(format!(
             "prefer_schunk must be a boolean, got {v:?}"
         ))),
     }
@@ -173,7 +173,7 @@ async fn fetch(
     req: Request,
 ) -> Result<Response, ApiError> {
     let spec = SliceSpec::parse(q.get("slice_").map_or("", String::as_str))
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let prefer = q.get("prefer_schunk").map(|v| parse_bool(v)).transpose()?;
     let c = open(&sub, &path).await?;
     // Caterva2 2024.x clients (no prefer_schunk) get whole datasets as the file itself.
@@ -184,10 +184,10 @@ async fn fetch(
         Kind::Array => Selection::new(&spec, c.layout.shape()),
         _ => Selection::new_items(&spec, c.layout.shape().first().copied().unwrap_or(0)),
     }
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let bytes = sel.nitems().saturating_mul(c.layout.itemsize() as u64);
     if bytes > sub.cfg.max_fetch_bytes {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::bad_request(format!(
             "the result would take {bytes} bytes, more than {} allowed: use /api/download",
             sub.cfg.max_fetch_bytes
         )));
@@ -238,7 +238,7 @@ async fn lease(
 ) -> Result<cat2_client::budget::Lease, ApiError> {
     let budget = sub.results.bytes();
     if need > budget {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::bad_request(format!(
             "this slice needs about {need} bytes of memory to serve, more than the \
              subscriber's memory budget of {budget} (--memory-budget): ask for smaller \
              slices, or use /api/download"
@@ -246,7 +246,7 @@ async fn lease(
     }
     let wait = BUDGET_WAIT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
     sub.results.lease(need, wait).await.ok_or_else(|| {
-        ApiError::Busy(format!(
+        ApiError::busy(format!(
             "the subscriber's memory budget ({budget} bytes) is taken by results in flight: \
              retry shortly"
         ))
@@ -267,7 +267,7 @@ async fn whole_file(
     let file = sub.cache_path(&c.root, &c.rel);
     // The file at that path must still be this version (a change may have replaced it).
     if sub.resolve(path).map(|(_, _, etag)| etag).ok().as_deref() != Some(c.etag.as_str()) {
-        return Err(ApiError::Unavailable(format!(
+        return Err(ApiError::unavailable(format!(
             "{path} changed on its publisher; retry"
         )));
     }
@@ -312,7 +312,7 @@ async fn files(
         _ => path.as_str(),
     };
     if cat2_format::kind_of(std::path::Path::new(target)) == Kind::File && target == path {
-        return Err(ApiError::NotFound("Not Found".into()));
+        return Err(ApiError::not_found("Not Found"));
     }
     let c = open(&sub, target).await?;
     whole_file(&sub, target, c, req).await

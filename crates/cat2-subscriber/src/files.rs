@@ -96,7 +96,7 @@ pub(crate) async fn serve(
         .await
         .map_err(ApiError::internal)??
         .ok_or_else(|| {
-            ApiError::Unavailable(format!(
+            ApiError::unavailable(format!(
                 "{}/{} lost a chunk while being served; retry",
                 c.root, c.rel
             ))

@@ -61,7 +61,7 @@ impl Sub {
                     Read::Done(r) => r,
                     Read::Corrupt(n, at, reason, ..) => {
                         self.forget(c, n, at).await?;
-                        Err(ApiError::Unavailable(format!(
+                        Err(ApiError::unavailable(format!(
                             "chunk {n} of {}/{} does not decode: {reason}",
                             c.root, c.rel
                         )))

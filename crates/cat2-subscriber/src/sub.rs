@@ -133,24 +133,24 @@ impl Sub {
     pub(crate) fn resolve(&self, full: &str) -> Result<(RootName, DatasetPath, String), ApiError> {
         let (root, rel) = full
             .split_once('/')
-            .ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
+            .ok_or_else(|| ApiError::not_found("Not Found"))?;
         let root = RootName::new(root)
-            .map_err(|_| ApiError::BadRequest(format!("Invalid path {full}")))?;
+            .map_err(|_| ApiError::bad_request(format!("Invalid path {full}")))?;
         let rel = DatasetPath::new(rel)
-            .map_err(|_| ApiError::BadRequest(format!("Invalid path {full}")))?;
+            .map_err(|_| ApiError::bad_request(format!("Invalid path {full}")))?;
         let state = self.state();
         let known = state
             .roots
             .get(root.as_str())
-            .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+            .ok_or_else(|| ApiError::not_found(format!("{root} not known by the broker")))?;
         if !known.subscribed {
-            return Err(ApiError::NotFound(format!("Not subscribed to {root}")));
+            return Err(ApiError::not_found(format!("Not subscribed to {root}")));
         }
         let etag = known
             .datasets
             .get(rel.as_str())
             .cloned()
-            .ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
+            .ok_or_else(|| ApiError::not_found("Not Found"))?;
         Ok((root, rel, etag))
     }
 
@@ -161,7 +161,7 @@ impl Sub {
             .get(root.as_str())
             .and_then(|r| r.datasets.get(rel.as_str()))
             .cloned()
-            .ok_or_else(|| ApiError::NotFound("Not Found".into()))
+            .ok_or_else(|| ApiError::not_found("Not Found"))
     }
 
     /// The cache of `root/rel`: the open one at `etag`, else, at the version the state holds
@@ -244,7 +244,7 @@ impl Sub {
         let path = self.cache_path(root, rel);
         let kind = kind_of(std::path::Path::new(rel.as_str()));
         if meta.kind != kind {
-            return Err(ApiError::Unavailable(format!(
+            return Err(ApiError::unavailable(format!(
                 "publisher sent {:?} metadata for {rel}",
                 meta.kind
             )));
@@ -257,7 +257,9 @@ impl Sub {
         })
         .await
         .map_err(blocking_err)?
-        .map_err(|e| ApiError::Unavailable(format!("unusable metadata for {root}/{rel}: {e}")))?;
+        .map_err(|e| {
+            ApiError::unavailable(format!("unusable metadata for {root}/{rel}: {e}")).caused_by(e)
+        })?;
         let c = self.insert(root, rel, etag, kind, file);
         if let Some(r) = self.state().roots.get_mut(root.as_str()) {
             r.datasets.insert(rel.to_string(), etag.to_owned());

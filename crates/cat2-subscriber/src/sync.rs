@@ -62,7 +62,7 @@ impl Sub {
             let r = state
                 .roots
                 .get_mut(root.as_str())
-                .ok_or_else(|| ApiError::NotFound(format!("{root} not known by the broker")))?;
+                .ok_or_else(|| ApiError::not_found(format!("{root} not known by the broker")))?;
             if !r.subscribed {
                 r.subscribed = true;
                 drop(state);

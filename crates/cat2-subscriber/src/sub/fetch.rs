@@ -128,8 +128,9 @@ impl Sub {
         .await
         .map_err(blocking_err)?;
         if let Some(t) = task {
-            t.await
-                .map_err(|e| ApiError::internal(format!("fetch task failed: {e}")))??;
+            t.await.map_err(|e| {
+                ApiError::internal(format!("fetch task failed: {e}")).caused_by(e)
+            })??;
         }
         let key = format!("{}/{}", c.root, c.rel);
         let mut failed: Option<(Vec<u64>, ApiError)> = None;
@@ -141,13 +142,13 @@ impl Sub {
             };
             let err = match waited {
                 Err(_) => {
-                    return Err(ApiError::Timeout(format!(
+                    return Err(ApiError::timeout(format!(
                         "chunks of {key} did not arrive in {:?}",
                         self.cfg.timeout
                     )));
                 }
                 Ok(Err(_)) => {
-                    ApiError::Unavailable(format!("fetching chunks of {key} was abandoned"))
+                    ApiError::unavailable(format!("fetching chunks of {key} was abandoned"))
                 }
                 Ok(Ok(v)) => match v.as_ref() {
                     Some(Err(e)) => e.clone(),
@@ -187,8 +188,8 @@ impl Drop for Flight {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.key);
         if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Some(Err(ApiError::Unavailable(
-                "the chunk fetch was abandoned".into(),
+            let _ = tx.send(Some(Err(ApiError::unavailable(
+                "the chunk fetch was abandoned",
             ))));
         }
     }
@@ -224,8 +225,9 @@ async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(),
     let cc = c.clone();
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&bytes::Bytes> = parts.iter().collect();
-        let checked = CacheFile::verify_parts(&cc.meta, n, &refs)
-            .map_err(|e| ApiError::Unavailable(format!("publisher sent a bad chunk {n}: {e}")))?;
+        let checked = CacheFile::verify_parts(&cc.meta, n, &refs).map_err(|e| {
+            ApiError::unavailable(format!("publisher sent a bad chunk {n}: {e}")).caused_by(e)
+        })?;
         Ok(cc.file.store(&checked)?)
     })
     .await
@@ -250,7 +252,7 @@ async fn fetch_batch(
     let timeout = sub.cfg.timeout;
     let chunk_bytes = u64::try_from(c.meta.chunksize).unwrap_or(1).max(1);
     let mut backoff = Duration::from_millis(20);
-    let mut last_err = ApiError::Timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
+    let mut last_err = ApiError::timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
     let mut done: Vec<Flight> = Vec::new();
     // Without a request deadline, the batch may take as long as it keeps progressing.
     let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
@@ -352,7 +354,7 @@ async fn fetch_batch(
                     tracing::debug!(dataset = %key, error = %e, retry, "chunk stream failed");
                     if e.code() == ErrorCode::Stale {
                         last_err =
-                            ApiError::Unavailable(format!("{key} changed on its publisher; retry"));
+                            ApiError::unavailable(format!("{key} changed on its publisher; retry"));
                         sub.spawn_revalidate(c.root.clone(), c.rel.clone());
                         break 'attempts;
                     }
