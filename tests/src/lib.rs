@@ -94,6 +94,23 @@ pub async fn fetch(http: &reqwest::Client, base: &str, path: &str, slice: &str) 
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
+/// GETs `url`: status and its typed reply (one of `cat2_proto::rest`'s), or the error
+/// reply's detail when the status is not 2xx or the body is not that type.
+pub async fn get_reply<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> (u16, Result<T, String>) {
+    let (status, body) = get_json(http, url).await;
+    let reply = match serde_json::from_value::<T>(body.clone()) {
+        Ok(t) if (200..300).contains(&status) => Ok(t),
+        _ => Err(
+            serde_json::from_value::<cat2_proto::rest::ErrorReply>(body.clone())
+                .map_or_else(|_| body.to_string(), |e| e.detail),
+        ),
+    };
+    (status, reply)
+}
+
 /// GETs `url`: status and JSON body (`null` when not JSON).
 pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
     let r = http

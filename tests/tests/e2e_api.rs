@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
-use cat2_e2e::{decode_frame, fetch, get_json};
+use cat2_e2e::{decode_frame, fetch, get_json, get_reply};
+use cat2_proto::rest::{
+    DownloadReply, ErrorReply, ListReply, RootReply, RootsReply, SUBSCRIBED, SubscribeReply,
+    UrlReply,
+};
 use serde_json::json;
 
 fn example() -> std::path::PathBuf {
@@ -26,6 +30,7 @@ async fn quickstart_through_the_rest_api() {
         v.get("foo").is_some().then_some(v)
     })
     .await;
+    // The wire form Caterva2's clients parse, checked once as JSON; typed replies below.
     assert_eq!(
         roots["foo"],
         json!({"name": "foo", "http": pub_http, "subscribed": null, "online": true})
@@ -37,12 +42,20 @@ async fn quickstart_through_the_rest_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), json!("Ok"));
-    let (_, roots) = get_json(&http, &format!("{base}/api/roots")).await;
-    assert_eq!(roots["foo"]["subscribed"], json!(true));
+    assert_eq!(r.json::<SubscribeReply>().await.unwrap(), SUBSCRIBED);
+    let (_, roots) = get_reply::<RootsReply>(&http, &format!("{base}/api/roots")).await;
+    assert_eq!(
+        roots.unwrap()["foo"],
+        RootReply {
+            name: "foo".into(),
+            http: pub_http.clone(),
+            subscribed: Some(true),
+            online: true
+        }
+    );
 
-    let (_, list) = get_json(&http, &format!("{base}/api/list/foo")).await;
-    let mut names: Vec<String> = serde_json::from_value(list).unwrap();
+    let (_, names) = get_reply::<ListReply>(&http, &format!("{base}/api/list/foo")).await;
+    let mut names = names.unwrap();
     names.sort();
     assert_eq!(
         names,
@@ -57,8 +70,8 @@ async fn quickstart_through_the_rest_api() {
             "ds-sc-attr.b2nd"
         ]
     );
-    let (_, urls) = get_json(&http, &format!("{base}/api/url/foo")).await;
-    assert_eq!(urls, json!([format!("http://{pub_http}")]));
+    let (_, urls) = get_reply::<UrlReply>(&http, &format!("{base}/api/url/foo")).await;
+    assert_eq!(urls.unwrap(), [format!("http://{pub_http}")]);
 
     let (s, info) = get_json(&http, &format!("{base}/api/info/foo/ds-1d.b2nd")).await;
     assert_eq!(s, 200);
@@ -159,9 +172,11 @@ async fn quickstart_through_the_rest_api() {
     assert_eq!((shape, data.len()), (vec![2, 3, 4, 5], 120 * 16));
 
     // Download: fills the cache, then /files serves a complete frame.
-    let (_, url) = get_json(&http, &format!("{base}/api/download/foo/README.md")).await;
-    assert_eq!(url, json!(format!("{base}/files/foo/README.md.b2")));
-    let r = http.get(url.as_str().unwrap()).send().await.unwrap();
+    let (_, url) =
+        get_reply::<DownloadReply>(&http, &format!("{base}/api/download/foo/README.md")).await;
+    let url = url.unwrap();
+    assert_eq!(url, format!("{base}/files/foo/README.md.b2"));
+    let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
     assert_eq!(
         decode_frame(&r.bytes().await.unwrap()).1,
@@ -313,7 +328,7 @@ async fn bad_input_gets_clear_errors() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["detail"],
+        r.json::<ErrorReply>().await.unwrap().detail,
         "nope not known by the broker"
     );
 
