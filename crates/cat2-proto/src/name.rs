@@ -57,32 +57,6 @@ impl RootName {
     }
 }
 
-impl fmt::Display for RootName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<&str> for RootName {
-    type Error = NameError;
-    fn try_from(s: &str) -> Result<Self, NameError> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for RootName {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, NameError> {
-        Self::new(&s)
-    }
-}
-
-impl From<RootName> for String {
-    fn from(n: RootName) -> String {
-        n.0
-    }
-}
-
 /// A dataset path relative to its root: `/`-separated, no empty, `.` or `..` components, no
 /// leading `/`, no backslashes or control characters.
 ///
@@ -117,28 +91,32 @@ impl DatasetPath {
     }
 }
 
-impl fmt::Display for DatasetPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for DatasetPath {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, NameError> {
-        Self::new(&s)
-    }
-}
-
-impl From<DatasetPath> for String {
-    fn from(p: DatasetPath) -> String {
-        p.0
-    }
-}
-
-/// Names compare with plain strings, so callers can test a name without building one.
-macro_rules! eq_str {
+/// What both name types share: shown and turned back into strings as they are, built from
+/// strings only through validation (as serde does), compared with plain strings.
+macro_rules! name_type {
     ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl TryFrom<&str> for $t {
+            type Error = NameError;
+            fn try_from(s: &str) -> Result<Self, NameError> {
+                Self::new(s)
+            }
+        }
+        impl TryFrom<String> for $t {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, NameError> {
+                Self::new(&s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(n: $t) -> String {
+                n.0
+            }
+        }
         impl PartialEq<str> for $t {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
@@ -151,8 +129,8 @@ macro_rules! eq_str {
         }
     };
 }
-eq_str!(RootName);
-eq_str!(DatasetPath);
+name_type!(RootName);
+name_type!(DatasetPath);
 
 #[cfg(test)]
 mod tests {
