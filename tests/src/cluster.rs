@@ -126,6 +126,8 @@ pub struct Cluster {
     /// State, logs, ready files.
     pub dir: tempfile::TempDir,
     seq: usize,
+    /// Where services started from now on connect, when not `nats` (another site's server).
+    url: Option<String>,
 }
 
 impl Cluster {
@@ -135,7 +137,20 @@ impl Cluster {
             nats: NatsServer::start_with_args(nats_args),
             dir: tempfile::tempdir().expect("temp dir"),
             seq: 0,
+            url: None,
         }
+    }
+
+    /// Services started from now on connect to `url` (a node of a [`cat2_testkit::NatsSite`],
+    /// say) instead of this cluster's own server.
+    pub fn connect_to(&mut self, url: &str) {
+        self.url = Some(url.to_owned());
+    }
+
+    fn nats_url(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| self.nats.url().to_owned())
     }
 
     /// A path inside the cluster's directory.
@@ -188,7 +203,7 @@ impl Cluster {
     pub fn broker(&mut self) -> Proc {
         let args = vec![
             "--nats".into(),
-            self.nats.url().into(),
+            self.nats_url(),
             "--http".into(),
             "127.0.0.1:0".into(),
             "--statedir".into(),
@@ -211,12 +226,8 @@ impl Cluster {
         http: bool,
         extra: &[&str],
     ) -> Proc {
-        let mut args: Vec<String> = vec![
-            "--nats".into(),
-            self.nats.url().into(),
-            "--id".into(),
-            id.into(),
-        ];
+        let mut args: Vec<String> =
+            vec!["--nats".into(), self.nats_url(), "--id".into(), id.into()];
         args.extend([
             "--statedir".into(),
             self.path(&format!("pub.{id}")).display().to_string(),
@@ -243,7 +254,7 @@ impl Cluster {
     pub fn subscriber_with(&mut self, timeout_secs: f64, extra: &[&str]) -> Proc {
         let mut args: Vec<String> = vec![
             "--nats".into(),
-            self.nats.url().into(),
+            self.nats_url(),
             "--http".into(),
             "127.0.0.1:0".into(),
             "--statedir".into(),
