@@ -116,12 +116,34 @@ pub struct BlocksRequest {
 }
 
 /// A dataset was added, modified (`etag` set) or deleted (`etag` none).
+///
+/// Changes are numbered per publisher run (`epoch`, then `seq` from 1), and every heartbeat
+/// the publisher also says where it is ([`RootState`]): a subscriber that sees a gap, an
+/// epoch it does not know or a state past the last change it saw has missed changes (core
+/// NATS is at most once, and a leaf link may be down while the subscriber's own connection
+/// stays up), and re-follows the root. `seq` 0 is an unnumbered change (older publishers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Dataset path.
     pub path: DatasetPath,
     /// Its new etag, `None` when deleted.
     pub etag: Option<String>,
+    /// The publisher run that announced it.
+    #[serde(default)]
+    pub epoch: u64,
+    /// Its number in that run (1, 2, …; 0 when unnumbered).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// A publisher's position in its change sequence, published every heartbeat on
+/// [`crate::subject::root_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootState {
+    /// The publisher run.
+    pub epoch: u64,
+    /// The number of the last change it announced (0: none yet).
+    pub seq: u64,
 }
 
 /// A subscriber's status.
@@ -156,10 +178,23 @@ mod tests {
         };
         assert_eq!(decode::<ChunksRequest>("chunks", &encode(&c)).unwrap(), c);
         let e = Change {
+            epoch: 7,
+            seq: 3,
             path: path("x"),
             etag: None,
         };
         assert_eq!(decode::<Change>("change", &encode(&e)).unwrap(), e);
+        // An unnumbered change (a publisher before change numbers) still decodes.
+        #[derive(Serialize)]
+        struct Old<'a> {
+            path: &'a str,
+            etag: Option<&'a str>,
+        }
+        let old = encode(&Old {
+            path: "x",
+            etag: Some("1"),
+        });
+        assert_eq!(decode::<Change>("change", &old).unwrap().seq, 0);
         assert!(decode::<Register>("register", b"\xc1").is_err());
         assert!(decode::<Register>("register", &encode(&e)).is_err());
     }

@@ -49,6 +49,11 @@ pub fn root_changes(r: &RootName) -> String {
     root(r, "changes")
 }
 
+/// Publisher of `r`: its change sequence's position, every heartbeat.
+pub fn root_state(r: &RootName) -> String {
+    root(r, "state")
+}
+
 /// The subscriber `id`'s status endpoint.
 pub fn subscriber_status(id: &str) -> String {
     format!("{PREFIX}.sub.{id}.status")

@@ -16,6 +16,7 @@
 //! - `scan`: walking the root; `state`: the open datasets and rescans;
 //! - `serve`: the NATS endpoints; `http`: the HTTP routes; this file: [`run`].
 
+mod announce;
 mod hdf5root;
 mod http;
 mod limits;
@@ -30,11 +31,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::service::ServiceExt;
-use cat2_proto::msg::{Change, Register};
+use cat2_proto::msg::Change;
 use cat2_proto::{RootName, subject};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use announce::{Sequence, announce, heartbeat};
 use state::{Datasets, Failed};
 
 /// What the publisher watches: a directory, or one HDF5 file.
@@ -233,8 +235,9 @@ pub async fn run(
         .map_err(nats_err)?;
 
     // Changes made while we were down.
+    let sequence = Arc::new(Sequence::new());
     let startup = diff_etags(&previous, &datasets.etags());
-    announce(&nats, &cfg.name, &startup).await;
+    announce(&nats, &cfg.name, &sequence, startup).await;
     save_etags(&cfg.statedir, &datasets.etags());
 
     let out = serve::Out {
@@ -247,7 +250,12 @@ pub async fn run(
         )),
     };
     let stop = CancellationToken::new();
-    let heartbeat = tokio::spawn(heartbeat(cfg.clone(), nats.clone(), stop.clone()));
+    let heartbeat = tokio::spawn(heartbeat(
+        cfg.clone(),
+        nats.clone(),
+        sequence.clone(),
+        stop.clone(),
+    ));
     let http_task = http.map(|listener| {
         let app = http::router(datasets.clone(), cfg.name.clone());
         let stop = stop.clone();
@@ -288,7 +296,7 @@ pub async fn run(
                     Ok((w, changes)) => {
                         watch = Some(w);
                         if !changes.is_empty() {
-                            announce(&nats, &cfg.name, &changes).await;
+                            announce(&nats, &cfg.name, &sequence, changes).await;
                             save_etags(&cfg.statedir, &datasets.etags());
                         }
                     }
@@ -310,51 +318,6 @@ pub async fn run(
     let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
     tracing::info!("publisher stopped");
     Ok(())
-}
-
-async fn announce(nats: &async_nats::Client, root: &RootName, changes: &[Change]) {
-    for c in changes {
-        tracing::info!(root = %root, path = %c.path, deleted = c.etag.is_none(), "dataset changed");
-        if let Err(e) = nats
-            .publish(subject::root_changes(root), cat2_proto::encode(c).into())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot announce a change");
-        }
-    }
-    let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
-}
-
-/// Registers with the broker, then heartbeats at the pace it asks for.
-async fn heartbeat(cfg: Config, nats: async_nats::Client, stop: CancellationToken) {
-    let client = cat2_client::Client::new(nats, Duration::from_secs(2));
-    let reg = Register {
-        root: cfg.name.clone(),
-        publisher: cfg.id.clone(),
-        http: cfg.http.clone(),
-    };
-    let mut every = cfg.heartbeat;
-    let mut warned = false;
-    loop {
-        match client.register(&reg).await {
-            Ok(r) => {
-                if warned {
-                    tracing::info!("registered with the broker");
-                }
-                warned = false;
-                every = Duration::from_millis(r.heartbeat_ms.clamp(100, 60_000));
-            }
-            Err(e) if !warned => {
-                tracing::warn!(error = %e, "cannot register with the broker; will keep trying");
-                warned = true;
-            }
-            Err(_) => {}
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-    }
 }
 
 fn load_etags(statedir: &std::path::Path) -> HashMap<String, String> {

@@ -59,11 +59,14 @@ impl Datasets {
 }
 
 /// The change message for `path` (dataset keys come from scans, which keep valid paths
-/// only: an invalid one is never announced).
+/// only: an invalid one is never announced), numbered when it is announced.
 pub(crate) fn change(path: &str, etag: Option<String>) -> Option<Change> {
-    DatasetPath::new(path)
-        .ok()
-        .map(|path| Change { path, etag })
+    DatasetPath::new(path).ok().map(|path| Change {
+        path,
+        etag,
+        epoch: 0,
+        seq: 0,
+    })
 }
 
 impl Datasets {

@@ -27,7 +27,9 @@ mod cached;
 mod caches;
 mod error;
 mod files;
+mod interest;
 mod read;
+mod sequence;
 mod state;
 mod sub;
 mod sync;
@@ -39,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::service::ServiceExt;
-use cat2_proto::msg::{Change, RootEvent, SubscriberStatus};
+use cat2_proto::msg::{Change, RootEvent, RootState, SubscriberStatus};
 use cat2_proto::{RootName, subject};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -206,9 +208,26 @@ impl Subscriber {
         });
     }
 
-    /// A publisher's change notification for `root` (applied once its publisher confirms it).
+    /// A publisher's change notification for `root` (applied once its publisher confirms it;
+    /// a gap in its numbering makes the root followed again).
     pub async fn on_change(&self, root: &RootName, change: Change) {
         self.sub.on_change(root, change).await;
+    }
+
+    /// A publisher's heartbeat state for `root`: when it shows changes we did not see, the
+    /// root is followed again (in the background).
+    pub fn on_state(&self, root: &RootName, state: RootState) {
+        self.sub.on_state(root, state);
+    }
+
+    /// The roots followed now.
+    pub fn followed_roots(&self) -> Vec<RootName> {
+        self.sub.subscribed_roots()
+    }
+
+    /// Resolves when a root starts being followed.
+    pub async fn follows_changed(&self) {
+        self.sub.followed.notified().await;
     }
 
     /// Saves the state if it changed (off the async workers, atomically).
@@ -242,8 +261,7 @@ pub async fn run(
         .subscribe(subject::broker_events())
         .await
         .map_err(|e| nerr(&e))?;
-    let changes_all = format!("{}.root.*.changes", subject::PREFIX);
-    let mut changes = nats.subscribe(changes_all).await.map_err(|e| nerr(&e))?;
+    let (mut interest, mut heard) = interest::Interest::new(nats.clone());
     let service = nats
         .service_builder()
         .description(format!("cat2 subscriber at {}", cfg.http))
@@ -271,6 +289,7 @@ pub async fn run(
         tracing::warn!(error = %e, "broker not available: serving from cache");
     }
     sub.resync(false);
+    interest.reconcile(&sub.followed_roots()).await;
 
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     // Every (re)connection bumps this counter: a reconnection, however brief, is noticed and
@@ -289,16 +308,20 @@ pub async fn run(
                     sub.on_root_event(&ev);
                 }
             }
-            Some(msg) = changes.next() => {
-                let root = msg.subject.as_str().split('.').nth(3).and_then(|r| RootName::new(r).ok());
-                match (root, cat2_proto::decode::<Change>("change", &msg.payload)) {
-                    (Some(root), Ok(change)) => {
+            Some(h) = heard.recv() => match h {
+                interest::Heard::Change(root, payload) => match cat2_proto::decode::<Change>("change", &payload) {
+                    Ok(change) => {
                         let s = sub.clone();
                         tokio::spawn(async move { s.on_change(&root, change).await });
                     }
-                    _ => tracing::debug!(subject = %msg.subject, "ignored a malformed change message"),
-                }
-            }
+                    Err(e) => tracing::debug!(root = %root, error = %e, "ignored a malformed change message"),
+                },
+                interest::Heard::State(root, payload) => match cat2_proto::decode::<RootState>("root state", &payload) {
+                    Ok(state) => sub.on_state(&root, state),
+                    Err(e) => tracing::debug!(root = %root, error = %e, "ignored a malformed root state"),
+                },
+            },
+            () = sub.follows_changed() => interest.reconcile(&sub.followed_roots()).await,
             Some(req) = status.next() => {
                 let _ = req.respond(Ok(cat2_proto::encode(&sub.status()).into())).await;
             }
@@ -311,6 +334,7 @@ pub async fn run(
                 }
                 connects = now;
                 sub.save_state().await;
+                interest.reconcile(&sub.followed_roots()).await;
                 if connected {
                     let s = sub.clone();
                     tokio::spawn(async move {

@@ -65,6 +65,12 @@ pub(crate) struct Sub {
     pub(crate) blocks: BlockCache,
     /// Roots brought up to date since start (or since the last reconnection).
     pub(crate) synced: Mutex<std::collections::HashSet<String>>,
+    /// Where each followed root's change numbering is: what tells us changes were missed.
+    pub(crate) sequences: crate::sequence::Sequences,
+    /// Roots with a follow queued because changes were missed (one queued at a time).
+    pub(crate) queued_follows: Mutex<std::collections::HashSet<String>>,
+    /// Told when a root starts being followed (the NATS loop then subscribes its changes).
+    pub(crate) followed: tokio::sync::Notify,
     /// The bytes results in flight may take ([`Config::memory_budget`]).
     pub(crate) results: cat2_client::budget::ByteBudget,
     /// File transfers, whose reads take from the same budget.
@@ -86,6 +92,9 @@ impl Sub {
             root_locks: Mutex::new(HashMap::new()),
             blocks: crate::blocks::block_cache(),
             synced: Mutex::new(std::collections::HashSet::new()),
+            sequences: crate::sequence::Sequences::default(),
+            queued_follows: Mutex::new(std::collections::HashSet::new()),
+            followed: tokio::sync::Notify::new(),
             transfers: crate::files::Transfers::new(results.clone()),
             results,
             cfg,

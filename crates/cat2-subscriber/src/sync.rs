@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use cat2_proto::msg::{Change, RootEntry};
+use cat2_proto::msg::{Change, RootEntry, RootState};
 use cat2_proto::{DatasetPath, RootName};
 use futures::StreamExt;
 
 use crate::ApiError;
+use crate::sequence::Verdict;
 use crate::state::KnownRoot;
 use crate::sub::Sub;
 
@@ -67,11 +68,14 @@ impl Sub {
                 r.subscribed = true;
                 drop(state);
                 self.state_changed();
+                self.followed.notify_one();
             }
         }
         self.save_state().await;
         let lock = self.root_lock(root);
         let _guard = lock.lock().await;
+        // A miss noted after this point may not be covered by the list below.
+        let misses = self.sequences.misses(root.as_str());
         let list = self.upstream.list(root).await?;
         let known = self.known_datasets(root);
         let wanted: Vec<DatasetPath> = list.datasets;
@@ -91,7 +95,9 @@ impl Sub {
         }
         self.save_state().await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        self.mark_synced(root);
+        if self.sequences.misses(root.as_str()) == misses {
+            self.mark_synced(root);
+        }
         tracing::info!(root = %root, datasets = wanted.len(), "root in sync");
         Ok(())
     }
@@ -163,15 +169,14 @@ impl Sub {
     /// says *which* dataset changed: its state is asked from the publisher (so notifications
     /// applied late or out of order cannot delete or downgrade a live dataset).
     pub(crate) async fn on_change(self: &Arc<Self>, root: &RootName, change: Change) {
-        let subscribed = self
-            .state()
-            .roots
-            .get(root.as_str())
-            .is_some_and(|r| r.subscribed);
-        let rel = change.path;
-        if !subscribed {
+        if !self.is_followed(root) {
             return;
         }
+        let now = std::time::Instant::now();
+        if self.sequences.change(root.as_str(), &change, now) == Verdict::Missed {
+            self.missed(root);
+        }
+        let rel = change.path;
         let lock = self.root_lock(root);
         let _guard = lock.lock().await;
         let have = self.known_datasets(root).get(rel.as_str()).cloned();
@@ -182,6 +187,55 @@ impl Sub {
             tracing::warn!(root = %root, path = %rel, error = %e, "cannot follow a change");
         }
         self.save_state().await;
+    }
+
+    /// A publisher's heartbeat state for `root`: a follow is queued when it shows that
+    /// changes were missed.
+    pub(crate) fn on_state(self: &Arc<Self>, root: &RootName, state: RootState) {
+        if !self.is_followed(root) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if self.sequences.state(root.as_str(), state, now) == Verdict::Missed {
+            self.missed(root);
+        }
+    }
+
+    fn is_followed(&self, root: &RootName) -> bool {
+        self.state()
+            .roots
+            .get(root.as_str())
+            .is_some_and(|r| r.subscribed)
+    }
+
+    /// Changes of `root` may have been missed: it is no longer in sync, and one follow is
+    /// queued behind any running one (later misses join the queued one; a follow that fails
+    /// is retried by the periodic resync, since the root stays out of sync).
+    fn missed(self: &Arc<Self>, root: &RootName) {
+        self.synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(root.as_str());
+        let queued = self
+            .queued_follows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(root.to_string());
+        if !queued {
+            return;
+        }
+        tracing::info!(root = %root, "changes were missed: following the root again");
+        let (sub, root) = (self.clone(), root.clone());
+        tokio::spawn(async move {
+            drop(sub.root_lock(&root).lock().await);
+            sub.queued_follows
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(root.as_str());
+            if let Err(e) = sub.follow(&root).await {
+                tracing::warn!(root = %root, error = %e, "cannot catch up with missed changes (retried at the next resync)");
+            }
+        });
     }
 
     /// Roots we follow.

@@ -4,7 +4,8 @@
 //! are the ones the test sets up, every run).
 //!
 //! Each test aims at one behaviour: single flight, a waiter's own deadline, a silent or busy
-//! publisher asked again, a publisher lost, a change during a fetch, the memory budget.
+//! publisher asked again, a publisher lost, a change during a fetch, missed changes caught up
+//! from the publisher's state, the memory budget.
 
 mod fake;
 
@@ -17,7 +18,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use bytes::Bytes;
 use cat2_proto::RootName;
-use cat2_proto::msg::Change;
+use cat2_proto::msg::{Change, RootState};
 use cat2_proto::rest::{self, DownloadReply, ErrorReply, ListReply, RootsReply, SubscribeReply};
 use cat2_subscriber::{Config, Subscriber};
 use fake::{Call, Fake, Mode, ROOT};
@@ -255,6 +256,8 @@ async fn a_change_during_a_fetch_never_mixes_versions() {
     let change = Change {
         path: cat2_proto::DatasetPath::new("a.b2nd").expect("a valid path"),
         etag: Some(r.fake.etag("a.b2nd")),
+        epoch: 0,
+        seq: 0,
     };
     r.sub.on_change(&root, change).await;
     let (status, values) = reading.await.unwrap();
@@ -266,6 +269,54 @@ async fn a_change_during_a_fetch_never_mixes_versions() {
     // From now on, the new version only.
     assert_eq!(rows(&r.app, "0:64").await.1, expected(10_000, 0, 64));
     assert_eq!(rows(&r.app, "4:8").await.1, expected(10_000, 4, 4));
+}
+
+fn lists(calls: &[Call]) -> usize {
+    calls.iter().filter(|c| matches!(c, Call::List)).count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_changes_are_caught_up_from_the_publishers_state() {
+    let r = rig(|_| {});
+    r.fake.put("b.b2nd", &write_a(r.src.path(), "b.b2nd", 7));
+    subscribe(&r).await;
+    let root = RootName::new(ROOT).unwrap();
+    let state = |seq| RootState { epoch: 1, seq };
+    // A publisher run not heard from before: what it announced earlier is unknown.
+    let before = lists(&r.fake.calls());
+    r.sub.on_state(&root, state(0));
+    r.fake.wait_calls(|c| lists(c) > before).await;
+    assert_eq!(rows(&r.app, "0:64").await.1, expected(0, 0, 64));
+    let b = "/api/fetch/foo/b.b2nd?slice_=0:4&prefer_schunk=true";
+    assert_eq!(call(&r.app, "GET", b).await.0, StatusCode::OK);
+    let b_asked = r.fake.times_asked("b.b2nd", 0);
+
+    // A new version of a.b2nd whose change message never arrives; the heartbeat state says
+    // one change was announced.
+    r.fake
+        .put("a.b2nd", &write_a(r.src.path(), "a2.b2nd", 10_000));
+    r.sub.on_state(&root, state(1));
+    let mut values = Vec::new();
+    for _ in 0..50 {
+        values = rows(&r.app, "0:64").await.1;
+        if values == expected(10_000, 0, 64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        values,
+        expected(10_000, 0, 64),
+        "the missed change was caught up"
+    );
+    // Only the changed dataset was fetched again.
+    assert_eq!(call(&r.app, "GET", b).await.0, StatusCode::OK);
+    assert_eq!(r.fake.times_asked("b.b2nd", 0), b_asked);
+    // The same state again is nothing new: no further follow.
+    let settled = lists(&r.fake.calls());
+    r.sub.on_state(&root, state(1));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(lists(&r.fake.calls()), settled);
 }
 
 /// `big.b2nd`: 2 MiB of incompressible u64 in chunks of 512 KiB.

@@ -176,6 +176,12 @@ impl Fake {
         .unwrap();
     }
 
+    /// Waits until the calls so far satisfy `f`.
+    pub(crate) async fn wait_calls(&self, f: impl Fn(&[Call]) -> bool) {
+        let mut rx = self.calls.subscribe();
+        rx.wait_for(|calls| f(calls)).await.unwrap();
+    }
+
     fn called(&self, c: Call) {
         self.calls.send_modify(|calls| calls.push(c));
     }

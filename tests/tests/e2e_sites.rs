@@ -1,0 +1,131 @@
+//! End to end across sites: a 3-node NATS cluster (the hub: broker, a publisher and its
+//! replica on two nodes) and a remote site's leaf server (the subscriber) whose link to the
+//! hub goes through a proxy the test cuts. What a remote site must get: the same answers as
+//! on one server, interest only in the roots it follows, and no change lost while its link
+//! was down.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
+use cat2_e2e::{decode_frame, fetch, get_reply};
+use cat2_proto::rest::ListReply;
+use cat2_proto::{DatasetPath, RootName};
+use cat2_testkit::NatsSite;
+
+const DATASETS: u16 = 10;
+
+/// `d<i>.b2nd`: 100 i64 holding `base + k`.
+fn write_dataset(root: &Path, i: u16, base: i64) {
+    let tmp = root.join(format!(".d{i}.tmp"));
+    let data: Vec<u8> = (0..100i64).flat_map(|k| (base + k).to_le_bytes()).collect();
+    cat2_format::encode::write_b2nd_file(&tmp, "<i8", &[100], &[50], &[10], &data, &[]).unwrap();
+    // Written aside and renamed in place, as careful writers do.
+    std::fs::rename(&tmp, root.join(format!("d{i}.b2nd"))).unwrap();
+}
+
+fn first_three(base: i64) -> Vec<u8> {
+    (base..base + 3).flat_map(i64::to_le_bytes).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_site_sees_every_change_made_while_its_link_was_down() {
+    let site = NatsSite::start();
+    let mut c = Cluster::new(&[]);
+    let root = c.path("live");
+    std::fs::create_dir_all(&root).unwrap();
+    for i in 0..DATASETS {
+        write_dataset(&root, i, i64::from(i) * 1000);
+    }
+    c.connect_to(site.hub[0].url());
+    let _bro = c.broker();
+    let _pub_a = c.publisher("live", &root, "a", false);
+    c.connect_to(site.hub[1].url());
+    let _pub_b = c.publisher("live", &root, "b", false);
+    c.connect_to(site.leaf.url());
+    let sub = c.subscriber(5.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = cat2_e2e::http();
+
+    // The quickstart from the remote site.
+    subscribe(&http, &base, "live").await;
+    let (status, list) = get_reply::<ListReply>(&http, &format!("{base}/api/list/live")).await;
+    assert_eq!(
+        (status, list.map(|l| l.len())),
+        (200, Ok(usize::from(DATASETS)))
+    );
+    for i in 0..DATASETS {
+        let (s, body) = fetch(&http, &base, &format!("live/d{i}.b2nd"), "0:3").await;
+        assert_eq!(s, 200);
+        assert_eq!(decode_frame(&body).1, first_three(i64::from(i) * 1000));
+    }
+
+    // The site imports the announcements of the roots it follows, not every root's.
+    let subs = cat2_testkit::site::monitor_json(&site.leaf, "/subsz?subs=1").unwrap();
+    let subjects: Vec<&str> = subs["subscriptions_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["subject"].as_str())
+        .collect();
+    assert!(
+        subjects.contains(&"cat2.v1.root.live.changes"),
+        "{subjects:?}"
+    );
+    assert!(
+        !subjects.iter().any(|s| s.starts_with("cat2.v1.root.*")),
+        "a wildcard over every root: {subjects:?}"
+    );
+
+    // The link goes down; every dataset changes meanwhile, as the hub sees.
+    site.link.cut();
+    wait_until("the leaf detached", Duration::from_secs(10), || async {
+        (!site.attached()).then_some(())
+    })
+    .await;
+    let hub = cat2_client::Client::new(
+        async_nats::connect(site.hub[2].url()).await.unwrap(),
+        Duration::from_secs(5),
+    );
+    let name = RootName::new("live").unwrap();
+    let mut old = Vec::new();
+    for i in 0..DATASETS {
+        let path = DatasetPath::new(&format!("d{i}.b2nd")).unwrap();
+        old.push(hub.info(&name, &path, None).await.unwrap().etag);
+        write_dataset(&root, i, 50_000 + i64::from(i));
+    }
+    for (i, old) in old.iter().enumerate() {
+        let path = DatasetPath::new(&format!("d{i}.b2nd")).unwrap();
+        wait_until(
+            "the publisher saw the change",
+            Duration::from_secs(10),
+            || async {
+                let now = hub.info(&name, &path, None).await.ok()?.etag;
+                (now != *old).then_some(())
+            },
+        )
+        .await;
+    }
+
+    // Back up: within 3 s, every changed dataset is served in its new version.
+    site.link.restore();
+    site.wait_attached();
+    let t = Instant::now();
+    for i in 0..DATASETS {
+        let want = first_three(50_000 + i64::from(i));
+        wait_until("the new version served", Duration::from_secs(3), || async {
+            let (s, body) = fetch(&http, &base, &format!("live/d{i}.b2nd"), "0:3").await;
+            (s == 200 && decode_frame(&body).1 == want).then_some(())
+        })
+        .await;
+    }
+    println!(
+        "all {DATASETS} changes seen {:?} after the link returned",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() <= Duration::from_secs(3),
+        "caught up in {:?}",
+        t.elapsed()
+    );
+}
