@@ -128,6 +128,7 @@ pub struct Cluster {
     seq: usize,
     /// Where services started from now on connect, when not `nats` (another site's server).
     url: Option<String>,
+    brokers: usize,
 }
 
 impl Cluster {
@@ -138,6 +139,7 @@ impl Cluster {
             dir: tempfile::tempdir().expect("temp dir"),
             seq: 0,
             url: None,
+            brokers: 0,
         }
     }
 
@@ -199,15 +201,20 @@ impl Cluster {
         p
     }
 
-    /// Starts `cat2bro` with its state in `bro/`.
+    /// Starts `cat2bro` with its state in `bro/` (`bro.2/`, … for more brokers).
     pub fn broker(&mut self) -> Proc {
+        self.brokers += 1;
+        let dir = match self.brokers {
+            1 => "bro".to_owned(),
+            n => format!("bro.{n}"),
+        };
         let args = vec![
             "--nats".into(),
             self.nats_url(),
             "--http".into(),
             "127.0.0.1:0".into(),
             "--statedir".into(),
-            self.path("bro").display().to_string(),
+            self.path(&dir).display().to_string(),
         ];
         self.spawn("cat2bro", &args, true)
     }

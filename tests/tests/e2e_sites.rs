@@ -129,3 +129,81 @@ async fn a_remote_site_sees_every_change_made_while_its_link_was_down() {
         t.elapsed()
     );
 }
+
+/// Root events seen on the broker's subject: (root, online).
+async fn watch_events(
+    nats: &async_nats::Client,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, bool)> {
+    use futures::StreamExt;
+    let mut events = nats
+        .subscribe(cat2_proto::subject::broker_events())
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(m) = events.next().await {
+            if let Ok(e) = cat2_proto::decode::<cat2_proto::msg::RootEvent>("event", &m.payload) {
+                let _ = tx.send((e.root.name.to_string(), e.root.online));
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_brokers_never_flap_and_one_can_die() {
+    let mut c = Cluster::new(&[]);
+    let root = c.path("r");
+    std::fs::create_dir_all(&root).unwrap();
+    write_dataset(&root, 0, 0);
+    let nats = async_nats::connect(c.nats.url()).await.unwrap();
+    let mut events = watch_events(&nats).await;
+    let mut bro_a = c.broker();
+    let bro_b = c.broker();
+    let _pub = c.publisher("r", &root, "a", false);
+    let http = cat2_e2e::http();
+    let roots_of =
+        |b: &cat2_e2e::cluster::Proc| format!("http://{}/api/roots", b.http.clone().unwrap());
+    for b in [&bro_a, &bro_b] {
+        let url = roots_of(b);
+        wait_until(
+            "r registered with both brokers",
+            Duration::from_secs(10),
+            || async {
+                let (_, v) = cat2_e2e::get_json(&http, &url).await;
+                v.get("r").is_some().then_some(())
+            },
+        )
+        .await;
+    }
+    // Ten seconds of heartbeats (ten beats; a root is offline after 3.5 missed ones): each
+    // broker gets every beat, so neither ever thinks the root went silent.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let mut offline = 0;
+    while let Ok((name, online)) = events.try_recv() {
+        offline += usize::from(name == "r" && !online);
+    }
+    assert_eq!(offline, 0, "false offline events with two brokers");
+
+    // One broker dies: registrations and the registry keep working with the other.
+    bro_a.kill();
+    let root2 = c.path("s");
+    std::fs::create_dir_all(&root2).unwrap();
+    write_dataset(&root2, 1, 0);
+    let _pub2 = c.publisher("s", &root2, "b", false);
+    let url = roots_of(&bro_b);
+    wait_until(
+        "s registered with the surviving broker",
+        Duration::from_secs(10),
+        || async {
+            let (_, v) = cat2_e2e::get_json(&http, &url).await;
+            v.get("s").is_some().then_some(())
+        },
+    )
+    .await;
+    let client = cat2_client::Client::new(nats, Duration::from_secs(5));
+    let roots = client.roots().await.unwrap();
+    let names: Vec<&str> = roots.roots.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"r") && names.contains(&"s"), "{names:?}");
+    assert!(roots.roots.iter().all(|r| r.online), "{roots:?}");
+}

@@ -91,8 +91,13 @@ pub async fn run(
         .start(subject::service::BROKER, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(nats_err)?;
+    // Every broker must hear every heartbeat (in one shared queue group, two brokers would
+    // each get half of them and see roots go silent): registrations come in a queue group of
+    // this instance alone, the registry's reads in the shared one (any broker answers).
     let mut register = service
-        .endpoint(subject::broker_register())
+        .endpoint_builder()
+        .queue_group(instance_group())
+        .add(subject::broker_register())
         .await
         .map_err(nats_err)?;
     let mut roots = service
@@ -164,6 +169,14 @@ pub async fn run(
     let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;
     tracing::info!("broker stopped");
     Ok(())
+}
+
+/// A queue group no other broker uses.
+fn instance_group() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("cat2-broker-{}-{nanos}", std::process::id())
 }
 
 async fn announce(nats: &async_nats::Client, root: msg::RootEntry) {
