@@ -28,6 +28,8 @@ use cat2_client::service_error;
 use cat2_proto::msg::{Register, RootEvent};
 use cat2_proto::{ErrorCode, msg, subject};
 use futures::StreamExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio_util::sync::CancellationToken;
 
 use registry::Registry;
@@ -105,11 +107,39 @@ pub async fn run(
         .await
         .map_err(nats_err)?;
 
+    let registrations: Counter = Counter::default();
+    let (online, offline): (Gauge, Gauge) = (Gauge::default(), Gauge::default());
+    let mut ops = cat2_ops::Ops::new(Some(nats.clone()), Box::new(|| Ok(())));
+    let r = ops.registry().sub_registry_with_prefix("cat2_bro");
+    r.register(
+        "registrations",
+        "registrations and heartbeats received",
+        registrations.clone(),
+    );
+    r.register(
+        "roots_online",
+        "roots with a live publisher",
+        online.clone(),
+    );
+    r.register(
+        "roots_offline",
+        "roots whose publishers went silent",
+        offline.clone(),
+    );
+    let reg = registry.clone();
+    ops.on_scrape(move || {
+        let roots = reg.lock().expect("registry lock").list().roots;
+        let up = roots.iter().filter(|r| r.online).count();
+        online.set(i64::try_from(up).unwrap_or(i64::MAX));
+        offline.set(i64::try_from(roots.len() - up).unwrap_or(i64::MAX));
+    });
+    let ops = Arc::new(ops);
     let stop = CancellationToken::new();
     let http_task = http.map(|listener| {
         let app = axum::Router::new()
             .route("/api/roots", get(http_roots))
-            .with_state(registry.clone());
+            .with_state(registry.clone())
+            .merge(cat2_ops::router(ops));
         let stop = stop.clone();
         tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -129,6 +159,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             Some(req) = register.next() => {
+                registrations.inc();
                 let reply = match cat2_proto::decode::<Register>("register", &req.message.payload) {
                     Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
                     Ok(reg) => {

@@ -3,7 +3,7 @@
 //! subscribers, which is how they notice changes they missed).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use cat2_proto::msg::{Change, Register, RootState};
@@ -70,6 +70,7 @@ pub(crate) async fn heartbeat(
     cfg: Config,
     nats: async_nats::Client,
     sequence: Arc<Sequence>,
+    registered: Arc<AtomicBool>,
     stop: CancellationToken,
 ) {
     let state_subject = subject::root_state(&cfg.name);
@@ -82,7 +83,9 @@ pub(crate) async fn heartbeat(
     let mut every = cfg.heartbeat;
     let mut warned = false;
     loop {
-        match client.register(&reg).await {
+        let r = client.register(&reg).await;
+        registered.store(r.is_ok(), Ordering::Relaxed);
+        match r {
             Ok(r) => {
                 if warned {
                     tracing::info!("registered with the broker");

@@ -20,6 +20,7 @@ mod announce;
 mod hdf5root;
 mod http;
 mod limits;
+mod metrics;
 mod scan;
 mod serve;
 mod state;
@@ -28,6 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::service::ServiceExt;
@@ -250,14 +252,31 @@ pub async fn run(
         )),
     };
     let stop = CancellationToken::new();
+    // Healthy: connected, and the broker took the last registration.
+    let registered = Arc::new(AtomicBool::new(false));
     let heartbeat = tokio::spawn(heartbeat(
         cfg.clone(),
         nats.clone(),
         sequence.clone(),
+        registered.clone(),
         stop.clone(),
     ));
+    let r = registered.clone();
+    let mut ops = cat2_ops::Ops::new(
+        Some(nats.clone()),
+        Box::new(move || {
+            if r.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("not registered with a broker".to_owned())
+            }
+        }),
+    );
+    let counts = Arc::new(metrics::Metrics::default());
+    counts.register(&mut ops, &out.limits, cfg.max_requests, datasets.clone());
+    let ops = Arc::new(ops);
     let http_task = http.map(|listener| {
-        let app = http::router(datasets.clone(), cfg.name.clone());
+        let app = http::router(datasets.clone(), cfg.name.clone()).merge(cat2_ops::router(ops));
         let stop = stop.clone();
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app)
@@ -276,12 +295,20 @@ pub async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(req) = list.next() => serve::list(req, &datasets).await,
-            Some(req) = info.next() => serve::info(req, &datasets).await,
+            Some(req) = list.next() => {
+                counts.request("list");
+                serve::list(req, &datasets).await;
+            }
+            Some(req) = info.next() => {
+                counts.request("info");
+                serve::info(req, &datasets).await;
+            }
             Some(req) = chunks.next() => {
+                counts.request("chunks");
                 tokio::spawn(serve::chunks(req, datasets.clone(), out.clone()));
             }
             Some(req) = blocks.next() => {
+                counts.request("blocks");
                 tokio::spawn(serve::blocks(req, datasets.clone(), out.clone()));
             }
             // Rescans run on the blocking pool while requests keep being served.

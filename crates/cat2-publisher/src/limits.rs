@@ -26,6 +26,8 @@ pub(crate) struct Limits {
     waiters: Arc<Semaphore>,
     room: ByteBudget,
     queue_wait: Duration,
+    /// Requests told [`Busy`] (shown by `/metrics`).
+    pub(crate) refused: prometheus_client::metrics::counter::Counter,
 }
 
 /// Why a request is not served now.
@@ -42,6 +44,7 @@ impl Limits {
             waiters: Arc::new(Semaphore::new(max_requests)),
             room: ByteBudget::new(send_bytes),
             queue_wait,
+            refused: prometheus_client::metrics::counter::Counter::default(),
         }
     }
 
@@ -51,17 +54,35 @@ impl Limits {
         if let Ok(p) = self.slots.clone().try_acquire_owned() {
             return Ok(p);
         }
-        let _waiting = self.waiters.clone().try_acquire_owned().map_err(|_| Busy)?;
-        match tokio::time::timeout(self.queue_wait, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => Err(Busy),
+        let admitted = async {
+            let _waiting = self.waiters.clone().try_acquire_owned().map_err(|_| Busy)?;
+            match tokio::time::timeout(self.queue_wait, self.slots.clone().acquire_owned()).await {
+                Ok(Ok(p)) => Ok(p),
+                _ => Err(Busy),
+            }
+        };
+        let r = admitted.await;
+        if r.is_err() {
+            self.refused.inc();
         }
+        r
+    }
+
+    /// Requests being served now.
+    pub(crate) fn busy_slots(&self, max_requests: usize) -> usize {
+        max_requests
+            .max(1)
+            .saturating_sub(self.slots.available_permits())
     }
 
     /// Room for `bytes` about to be read (a read larger than the whole budget takes all of
     /// it); [`Busy`] when it does not come in [`ROOM_WAIT`].
     pub(crate) async fn room(&self, bytes: u64) -> Result<Lease, Busy> {
-        self.room.lease(bytes, ROOM_WAIT).await.ok_or(Busy)
+        let lease = self.room.lease(bytes, ROOM_WAIT).await.ok_or(Busy);
+        if lease.is_err() {
+            self.refused.inc();
+        }
+        lease
     }
 }
 

@@ -34,7 +34,21 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
         .route("/api/download/{*path}", get(download))
         .route("/files/{*path}", get(files))
         .fallback(|| async { ApiError::not_found("Not Found") })
+        .layer(axum::middleware::map_response_with_state(
+            sub.clone(),
+            count_status,
+        ))
         .with_state(sub)
+}
+
+/// Counts every answer by status code.
+async fn count_status(State(sub): Shared, r: axum::response::Response) -> axum::response::Response {
+    let code = r.status().as_u16();
+    sub.metrics
+        .http
+        .get_or_create(&crate::metrics::Code { code })
+        .inc();
+    r
 }
 
 async fn roots(State(sub): Shared) -> Json<RootsReply> {

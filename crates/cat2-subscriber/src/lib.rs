@@ -28,6 +28,7 @@ mod caches;
 mod error;
 mod files;
 mod interest;
+mod metrics;
 mod read;
 mod sequence;
 mod state;
@@ -220,6 +221,19 @@ impl Subscriber {
         self.sub.on_state(root, state);
     }
 
+    /// Registers the core's metrics in `ops` (counters, and gauges read at scrape time).
+    pub fn register_metrics(&self, ops: &mut cat2_ops::Ops) {
+        self.sub.metrics.register(ops.registry());
+        let sub = self.sub.clone();
+        ops.on_scrape(move || {
+            let m = &sub.metrics;
+            m.fetches_in_flight
+                .set(i64::try_from(sub.fetches.in_flight()).unwrap_or(i64::MAX));
+            let used = sub.results.bytes().saturating_sub(sub.results.available());
+            m.results_bytes.set(i64::try_from(used).unwrap_or(i64::MAX));
+        });
+    }
+
     /// The roots followed now.
     pub fn followed_roots(&self) -> Vec<RootName> {
         self.sub.subscribed_roots()
@@ -273,9 +287,24 @@ pub async fn run(
         .await
         .map_err(|e| nerr(&e))?;
 
+    // Healthy: connected to NATS, and the broker answered the last time it was asked.
+    let broker_ok = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let b = broker_ok.clone();
+    let mut ops = cat2_ops::Ops::new(
+        Some(nats.clone()),
+        Box::new(move || {
+            if b.load(std::sync::atomic::Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("the broker does not answer".to_owned())
+            }
+        }),
+    );
+    sub.register_metrics(&mut ops);
     let stop = CancellationToken::new();
     let app = sub
         .router()
+        .merge(cat2_ops::router(Arc::new(ops)))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     let http_stop = stop.clone();
     let http = tokio::spawn(async move {
@@ -285,8 +314,9 @@ pub async fn run(
     });
 
     // Start: learn roots, then resume following what we followed.
-    if let Err(e) = sub.refresh_roots().await {
-        tracing::warn!(error = %e, "broker not available: serving from cache");
+    match sub.refresh_roots().await {
+        Ok(()) => broker_ok.store(true, std::sync::atomic::Ordering::Relaxed),
+        Err(e) => tracing::warn!(error = %e, "broker not available: serving from cache"),
     }
     sub.resync(false);
     interest.reconcile(&sub.followed_roots()).await;
@@ -335,10 +365,15 @@ pub async fn run(
                 connects = now;
                 sub.save_state().await;
                 interest.reconcile(&sub.followed_roots()).await;
+                if !connected {
+                    broker_ok.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
                 if connected {
-                    let s = sub.clone();
+                    let (s, ok) = (sub.clone(), broker_ok.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = s.refresh_roots().await {
+                        let refreshed = s.refresh_roots().await;
+                        ok.store(refreshed.is_ok(), std::sync::atomic::Ordering::Relaxed);
+                        if let Err(e) = refreshed {
                             tracing::debug!(error = %e, "cannot refresh the list of roots from the broker (tried again in 2 s)");
                         }
                         s.resync(true);

@@ -71,6 +71,8 @@ pub(crate) struct Sub {
     pub(crate) queued_follows: Mutex<std::collections::HashSet<String>>,
     /// Told when a root starts being followed (the NATS loop then subscribes its changes).
     pub(crate) followed: tokio::sync::Notify,
+    /// What `/metrics` shows of the core.
+    pub(crate) metrics: crate::metrics::Metrics,
     /// The bytes results in flight may take ([`Config::memory_budget`]).
     pub(crate) results: cat2_client::budget::ByteBudget,
     /// File transfers, whose reads take from the same budget.
@@ -95,6 +97,7 @@ impl Sub {
             sequences: crate::sequence::Sequences::default(),
             queued_follows: Mutex::new(std::collections::HashSet::new()),
             followed: tokio::sync::Notify::new(),
+            metrics: crate::metrics::Metrics::default(),
             transfers: crate::files::Transfers::new(results.clone()),
             results,
             cfg,

@@ -40,6 +40,14 @@ pub(crate) struct Fetches {
 }
 
 impl Fetches {
+    /// Chunks being fetched now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     pub(crate) fn new(cfg: &Config) -> Self {
         let buffer_cap = mib(cfg.fetch_buffer_bytes);
         Self {
@@ -104,7 +112,13 @@ impl Sub {
                 .inflight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            for n in chunks.into_iter().filter(|n| !f.is_filled(*n)) {
+            let wanted = chunks.len() as u64;
+            let chunks: Vec<u64> = chunks.into_iter().filter(|n| !f.is_filled(*n)).collect();
+            sub.metrics.chunk_misses.inc_by(chunks.len() as u64);
+            sub.metrics
+                .chunk_hits
+                .inc_by(wanted.saturating_sub(chunks.len() as u64));
+            for n in chunks {
                 if let Some(rx) = inflight.get(&(cc.id, n)) {
                     waits.push((n, rx.clone()));
                 } else {
@@ -319,12 +333,17 @@ async fn fetch_batch(
                     let Some(flight) = pending.remove(&n) else {
                         continue;
                     };
-                    got += bytes.iter().map(bytes::Bytes::len).sum::<usize>();
+                    let size = bytes.iter().map(bytes::Bytes::len).sum::<usize>();
+                    got += size;
                     let t = std::time::Instant::now();
                     let stored = store(c, n, bytes).await;
                     store_time += t.elapsed();
                     match stored {
-                        Ok(()) => done.push(flight),
+                        Ok(()) => {
+                            sub.metrics.chunks_fetched.inc();
+                            sub.metrics.fetched_bytes.inc_by(size as u64);
+                            done.push(flight);
+                        }
                         Err(e) => {
                             tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
                             flight.finish(Err(e.clone()));
@@ -352,6 +371,14 @@ async fn fetch_batch(
                                 | ClientError::Protocol { .. }
                         );
                     tracing::debug!(dataset = %key, error = %e, retry, "chunk stream failed");
+                    sub.metrics.retry(match &e {
+                        _ if e.code() == ErrorCode::Busy => "busy",
+                        _ if e.code() == ErrorCode::Stale => "stale",
+                        ClientError::Timeout { .. } => "timeout",
+                        ClientError::Unavailable(_) => "unavailable",
+                        ClientError::Protocol { .. } => "protocol",
+                        ClientError::Remote { .. } => "error",
+                    });
                     if e.code() == ErrorCode::Stale {
                         last_err =
                             ApiError::unavailable(format!("{key} changed on its publisher; retry"));

@@ -1,0 +1,94 @@
+//! The subscriber's own metrics (registered in its service's [`cat2_ops::Ops`]).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Why a chunk request was asked again.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Reason {
+    pub(crate) reason: String,
+}
+
+/// An HTTP status code.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Code {
+    pub(crate) code: u16,
+}
+
+/// What the subscriber counts.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    /// Chunks a read needed that were cached.
+    pub(crate) chunk_hits: Counter,
+    /// Chunks a read needed that were not (fetched, or waited for).
+    pub(crate) chunk_misses: Counter,
+    /// Chunks received from publishers and stored.
+    pub(crate) chunks_fetched: Counter,
+    /// Their bytes.
+    pub(crate) fetched_bytes: Counter,
+    /// Chunk requests asked again, by why.
+    pub(crate) retries: Family<Reason, Counter>,
+    /// HTTP answers, by status code.
+    pub(crate) http: Family<Code, Counter>,
+    /// Chunk fetches in flight (set at scrape time).
+    pub(crate) fetches_in_flight: Gauge,
+    /// Bytes of results in flight, held against the memory budget (set at scrape time).
+    pub(crate) results_bytes: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("cat2_sub");
+        r.register(
+            "chunk_hits",
+            "chunks a read needed that were cached",
+            self.chunk_hits.clone(),
+        );
+        r.register(
+            "chunk_misses",
+            "chunks a read needed that were not cached",
+            self.chunk_misses.clone(),
+        );
+        r.register(
+            "chunks_fetched",
+            "chunks received from publishers and stored",
+            self.chunks_fetched.clone(),
+        );
+        r.register(
+            "fetched_bytes",
+            "bytes of chunks received from publishers",
+            self.fetched_bytes.clone(),
+        );
+        r.register(
+            "fetch_retries",
+            "chunk requests asked again, by reason",
+            self.retries.clone(),
+        );
+        r.register(
+            "http_responses",
+            "HTTP answers, by status code",
+            self.http.clone(),
+        );
+        r.register(
+            "fetches_in_flight",
+            "chunk fetches in flight",
+            self.fetches_in_flight.clone(),
+        );
+        r.register(
+            "results_in_flight_bytes",
+            "bytes of results in flight (memory budget)",
+            self.results_bytes.clone(),
+        );
+    }
+
+    pub(crate) fn retry(&self, reason: &str) {
+        self.retries
+            .get_or_create(&Reason {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,140 @@
+//! End to end, real binaries: every service's `/metrics` passes `promtool check metrics` and
+//! counts the work done, and `/healthz` says 200 while a service can work, 503 within 2 s
+//! of losing NATS.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cat2_e2e::cluster::{Cluster, subscribe, wait_until};
+use cat2_e2e::get_json;
+
+fn example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../root-example")
+}
+
+/// `/metrics` of the service at `addr`, in the classic text format.
+async fn metrics(http: &reqwest::Client, addr: &str) -> String {
+    let r = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    r.text().await.unwrap()
+}
+
+/// A sample's value (no labels).
+fn value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// `promtool check metrics` (Debian's prometheus package, installed by scripts/setup).
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package: run scripts/setup)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn health(http: &reqwest::Client, addr: &str) -> u16 {
+    http.get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_the_work_and_health_follows_nats() {
+    let mut c = Cluster::new(&[]);
+    let bro = c.broker();
+    let publ = c.publisher("foo", &example(), "a", true);
+    let sub = c.subscriber(5.0);
+    let (bro_at, pub_at, sub_at) = (
+        bro.http.clone().unwrap(),
+        publ.http.clone().unwrap(),
+        sub.http.clone().unwrap(),
+    );
+    let base = format!("http://{sub_at}");
+    let http = cat2_e2e::http();
+    subscribe(&http, &base, "foo").await;
+    for at in [&bro_at, &pub_at, &sub_at] {
+        wait_until("healthy", Duration::from_secs(10), || async {
+            (health(&http, at).await == 200).then_some(())
+        })
+        .await;
+    }
+
+    // A whole download fetches every chunk once; a second one fetches none.
+    let (_, info) = get_json(&http, &format!("{base}/api/info/foo/dir1/ds-3d.b2nd")).await;
+    let nchunks = info["schunk"]["nchunks"].as_f64().unwrap();
+    let before = metrics(&http, &sub_at).await;
+    let fetched0 = value(&before, "cat2_sub_chunks_fetched_total");
+    for _ in 0..2 {
+        let (s, url) = get_json(&http, &format!("{base}/api/download/foo/dir1/ds-3d.b2nd")).await;
+        assert_eq!(s, 200);
+        let r = http.get(url.as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    let after = metrics(&http, &sub_at).await;
+    assert_eq!(
+        value(&after, "cat2_sub_chunks_fetched_total") - fetched0,
+        nchunks
+    );
+    assert!(
+        value(&after, "cat2_sub_chunk_hits_total") >= nchunks,
+        "{after}"
+    );
+    assert!(value(&after, "cat2_sub_fetched_bytes_total") > 0.0);
+    assert!(value(&after, "process_resident_memory_bytes") > 1e6);
+    assert_eq!(value(&after, "cat2_nats_connected"), 1.0);
+    assert!(
+        after.contains("cat2_sub_http_responses_total{code=\"200\"}"),
+        "{after}"
+    );
+    promtool_check(&after);
+    let p = metrics(&http, &pub_at).await;
+    assert!(value(&p, "cat2_pub_datasets") >= 8.0, "{p}");
+    assert!(
+        p.contains("cat2_pub_requests_total{endpoint=\"chunks\"}"),
+        "{p}"
+    );
+    promtool_check(&p);
+    let b = metrics(&http, &bro_at).await;
+    assert_eq!(value(&b, "cat2_bro_roots_online"), 1.0, "{b}");
+    promtool_check(&b);
+
+    // NATS goes away: every service says so within 2 s.
+    c.nats.stop();
+    let t = Instant::now();
+    for at in [&bro_at, &pub_at, &sub_at] {
+        wait_until("unhealthy", Duration::from_secs(2), || async {
+            (health(&http, at).await == 503).then_some(())
+        })
+        .await;
+    }
+    println!("503 after {:?}", t.elapsed());
+    assert!(t.elapsed() <= Duration::from_secs(2));
+}
