@@ -9,7 +9,7 @@ RUN cargo build --release --bins \
        target/release/cat2cli target/release/cat2-example /out/
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* && useradd --create-home cat2 && mkdir -p /state && chown cat2 /state
 COPY --from=build /out/ /usr/local/bin/
 USER cat2
