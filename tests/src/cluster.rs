@@ -128,7 +128,6 @@ pub struct Cluster {
     seq: usize,
     /// Where services started from now on connect, when not `nats` (another site's server).
     url: Option<String>,
-    brokers: usize,
 }
 
 impl Cluster {
@@ -139,7 +138,6 @@ impl Cluster {
             dir: tempfile::tempdir().expect("temp dir"),
             seq: 0,
             url: None,
-            brokers: 0,
         }
     }
 
@@ -201,13 +199,13 @@ impl Cluster {
         p
     }
 
-    /// Starts `cat2bro` with its state in `bro/` (`bro.2/`, … for more brokers).
+    /// Starts `cat2bro` with its state in `bro/` (a restarted broker finds its registry).
     pub fn broker(&mut self) -> Proc {
-        self.brokers += 1;
-        let dir = match self.brokers {
-            1 => "bro".to_owned(),
-            n => format!("bro.{n}"),
-        };
+        self.broker_in("bro")
+    }
+
+    /// Starts `cat2bro` with its state in `dir` (another broker beside the first).
+    pub fn broker_in(&mut self, dir: &str) -> Proc {
         let args = vec![
             "--nats".into(),
             self.nats_url(),
