@@ -212,7 +212,7 @@ impl Cluster {
             "--http".into(),
             "127.0.0.1:0".into(),
             "--statedir".into(),
-            self.path(&dir).display().to_string(),
+            self.path(dir).display().to_string(),
         ];
         self.spawn("cat2bro", &args, true)
     }
