@@ -138,3 +138,80 @@ async fn metrics_count_the_work_and_health_follows_nats() {
     println!("503 after {:?}", t.elapsed());
     assert!(t.elapsed() <= Duration::from_secs(2));
 }
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// Kills the Prometheus server on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_all_three_services() {
+    let mut c = Cluster::new(&[]);
+    let bro = c.broker();
+    let publ = c.publisher("foo", &example(), "a", true);
+    let sub = c.subscriber(5.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = cat2_e2e::http();
+    subscribe(&http, &base, "foo").await;
+    let (s, _) = cat2_e2e::fetch(&http, &base, "foo/ds-1d.b2nd", "0:1000").await;
+    assert_eq!(s, 200);
+
+    let targets: Vec<String> = [&bro, &publ, &sub]
+        .iter()
+        .map(|p| format!("'{}'", p.http.clone().unwrap()))
+        .collect();
+    let conf = c.path("prometheus.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+             scrape_configs:\n  - job_name: cat2\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(c.path("prometheus.log")).unwrap();
+    let _prom = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!("--storage.tsdb.path={}", c.path("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus (Debian's package: run scripts/setup)"),
+    );
+    let query = |q: &'static str| {
+        let http = http.clone();
+        async move {
+            // Not up yet is not an error: asked again.
+            let url = format!("http://127.0.0.1:{port}/api/v1/query?query={q}");
+            let r = http.get(url).send().await.ok()?;
+            let v: serde_json::Value = r.json().await.ok()?;
+            v["data"]["result"].as_array().cloned()
+        }
+    };
+    wait_until("all three targets up", Duration::from_secs(30), || async {
+        let up = query("up").await?;
+        let live = up.iter().filter(|r| r["value"][1] == "1").count();
+        (live == 3).then_some(())
+    })
+    .await;
+    let fetched = query("cat2_sub_chunks_fetched_total").await.unwrap();
+    let n: f64 = fetched[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(n >= 1.0, "{fetched:?}");
+}
