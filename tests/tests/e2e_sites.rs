@@ -24,6 +24,30 @@ fn write_dataset(root: &Path, i: u16, base: i64) {
     std::fs::rename(&tmp, root.join(format!("d{i}.b2nd"))).unwrap();
 }
 
+/// `live/`: [`DATASETS`] datasets, `d<i>` holding `1000 i + k`.
+fn live_root(c: &Cluster) -> std::path::PathBuf {
+    let root = c.path("live");
+    std::fs::create_dir_all(&root).unwrap();
+    for i in 0..DATASETS {
+        write_dataset(&root, i, i64::from(i) * 1000);
+    }
+    root
+}
+
+/// A subscriber on the server at `url`, subscribed to `live`: the process, its base URL and
+/// an HTTP client.
+async fn subscriber_at(
+    c: &mut Cluster,
+    url: &str,
+) -> (cat2_e2e::cluster::Proc, String, reqwest::Client) {
+    c.connect_to(url);
+    let sub = c.subscriber(5.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = cat2_e2e::http();
+    subscribe(&http, &base, "live").await;
+    (sub, base, http)
+}
+
 fn first_three(base: i64) -> Vec<u8> {
     (base..base + 3).flat_map(i64::to_le_bytes).collect()
 }
@@ -32,23 +56,15 @@ fn first_three(base: i64) -> Vec<u8> {
 async fn a_remote_site_sees_every_change_made_while_its_link_was_down() {
     let site = NatsSite::start();
     let mut c = Cluster::new(&[]);
-    let root = c.path("live");
-    std::fs::create_dir_all(&root).unwrap();
-    for i in 0..DATASETS {
-        write_dataset(&root, i, i64::from(i) * 1000);
-    }
+    let root = live_root(&c);
     c.connect_to(site.hub[0].url());
     let _bro = c.broker();
     let _pub_a = c.publisher("live", &root, "a", false);
     c.connect_to(site.hub[1].url());
     let _pub_b = c.publisher("live", &root, "b", false);
-    c.connect_to(site.leaf.url());
-    let sub = c.subscriber(5.0);
-    let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = cat2_e2e::http();
+    let (_sub, base, http) = subscriber_at(&mut c, site.leaf.url()).await;
 
-    // The quickstart from the remote site.
-    subscribe(&http, &base, "live").await;
+    // The quickstart from the remote site (subscribed above).
     let (status, list) = get_reply::<ListReply>(&http, &format!("{base}/api/list/live")).await;
     assert_eq!(
         (status, list.map(|l| l.len())),
@@ -212,21 +228,13 @@ async fn two_brokers_never_flap_and_one_can_die() {
 async fn the_site_survives_the_loss_of_its_hub_node() {
     let mut site = NatsSite::start();
     let mut c = Cluster::new(&[]);
-    let root = c.path("live");
-    std::fs::create_dir_all(&root).unwrap();
-    for i in 0..DATASETS {
-        write_dataset(&root, i, i64::from(i) * 1000);
-    }
+    let root = live_root(&c);
     // Nothing of cat2 on n1, the node the leaf is attached to.
     c.connect_to(site.hub[2].url());
     let _bro = c.broker();
     c.connect_to(site.hub[1].url());
     let _pub = c.publisher("live", &root, "a", false);
-    c.connect_to(site.leaf.url());
-    let sub = c.subscriber(5.0);
-    let base = format!("http://{}", sub.http.clone().unwrap());
-    let http = cat2_e2e::http();
-    subscribe(&http, &base, "live").await;
+    let (_sub, base, http) = subscriber_at(&mut c, site.leaf.url()).await;
     let (s, body) = fetch(&http, &base, "live/d0.b2nd", "0:3").await;
     assert_eq!((s, decode_frame(&body).1), (200, first_three(0)));
 

@@ -42,26 +42,30 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("cat2_sub");
-        r.register(
-            "chunk_hits",
-            "chunks a read needed that were cached",
-            self.chunk_hits.clone(),
-        );
-        r.register(
-            "chunk_misses",
-            "chunks a read needed that were not cached",
-            self.chunk_misses.clone(),
-        );
-        r.register(
-            "chunks_fetched",
-            "chunks received from publishers and stored",
-            self.chunks_fetched.clone(),
-        );
-        r.register(
-            "fetched_bytes",
-            "bytes of chunks received from publishers",
-            self.fetched_bytes.clone(),
-        );
+        for (name, help, c) in [
+            (
+                "chunk_hits",
+                "chunks a read needed that were cached",
+                &self.chunk_hits,
+            ),
+            (
+                "chunk_misses",
+                "chunks a read needed that were not cached",
+                &self.chunk_misses,
+            ),
+            (
+                "chunks_fetched",
+                "chunks received from publishers and stored",
+                &self.chunks_fetched,
+            ),
+            (
+                "fetched_bytes",
+                "bytes of chunks received from publishers",
+                &self.fetched_bytes,
+            ),
+        ] {
+            r.register(name, help, c.clone());
+        }
         r.register(
             "fetch_retries",
             "chunk requests asked again, by reason",
@@ -72,16 +76,20 @@ impl Metrics {
             "HTTP answers, by status code",
             self.http.clone(),
         );
-        r.register(
-            "fetches_in_flight",
-            "chunk fetches in flight",
-            self.fetches_in_flight.clone(),
-        );
-        r.register(
-            "results_in_flight_bytes",
-            "bytes of results in flight (memory budget)",
-            self.results_bytes.clone(),
-        );
+        for (name, help, g) in [
+            (
+                "fetches_in_flight",
+                "chunk fetches in flight",
+                &self.fetches_in_flight,
+            ),
+            (
+                "results_in_flight_bytes",
+                "bytes of results in flight (memory budget)",
+                &self.results_bytes,
+            ),
+        ] {
+            r.register(name, help, g.clone());
+        }
     }
 
     pub(crate) fn retry(&self, reason: &str) {
