@@ -258,3 +258,100 @@ async fn the_site_survives_the_loss_of_its_hub_node() {
     assert!(t.elapsed() <= Duration::from_secs(3), "{:?}", t.elapsed());
     assert!(site.attached());
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_node_costs_seconds_not_minutes() {
+    let site = NatsSite::start();
+    let mut c = Cluster::new(&[]);
+    let root = c.path("many");
+    std::fs::create_dir_all(&root).unwrap();
+    // 100 chunks of 10: each read below is cold.
+    let data: Vec<u8> = (0..1000i64).flat_map(i64::to_le_bytes).collect();
+    cat2_format::encode::write_b2nd_file(
+        &root.join("m.b2nd"),
+        "<i8",
+        &[1000],
+        &[10],
+        &[10],
+        &data,
+        &[],
+    )
+    .unwrap();
+    c.connect_to(site.hub[2].url());
+    let _bro = c.broker();
+    // Replicas on n1 and n2: requests are shared between them at random.
+    c.connect_to(site.hub[0].url());
+    let _pub_a = c.publisher("many", &root, "a", false);
+    c.connect_to(site.hub[1].url());
+    let _pub_b = c.publisher("many", &root, "b", false);
+    c.connect_to(site.hub[2].url());
+    let sub = c.subscriber(5.0);
+    let base = format!("http://{}", sub.http.clone().unwrap());
+    let http = cat2_e2e::http();
+    subscribe(&http, &base, "many").await;
+    wait_until("both replicas serve", Duration::from_secs(10), || async {
+        let subs = cat2_testkit::site::monitor_json(&site.hub[2], "/subsz")?;
+        (subs["num_subscriptions"].as_u64()? > 0).then_some(())
+    })
+    .await;
+
+    // n1 hangs (SIGSTOP: its sockets stay open, nothing answers). Meanwhile, requests the
+    // queue group hands to the replica on n1 go unanswered and are asked again after the
+    // subscriber's stream idle time (3 s). Its peers notice by pings (3 s, 2 missed:
+    // nats/common.conf) and drop its interest: from 12 s on, every read works at once (with
+    // the servers' default pings, 2 min, half of them would still stall).
+    signal(site.hub[0].pid(), "STOP");
+    let t = Instant::now();
+    let mut k: i64 = 0;
+    let (mut failed_before, mut slowest_before) = (0, Duration::ZERO);
+    while t.elapsed() < Duration::from_secs(12) {
+        let one = Instant::now();
+        let (s, _) = fetch(
+            &http,
+            &base,
+            "many/m.b2nd",
+            &format!("{}:{}", k * 10, k * 10 + 1),
+        )
+        .await;
+        failed_before += usize::from(s != 200);
+        slowest_before = slowest_before.max(one.elapsed());
+        assert!(s != 500, "a 500 while a node hangs");
+        k += 1;
+    }
+    let (mut failed, mut slowest) = (Vec::new(), Duration::ZERO);
+    for _ in 0..50 {
+        k = (k + 1) % 100;
+        let one = Instant::now();
+        let (s, body) = fetch(
+            &http,
+            &base,
+            "many/m.b2nd",
+            &format!("{}:{}", k * 10, k * 10 + 1),
+        )
+        .await;
+        if s != 200 || decode_frame(&body).1 != (k * 10).to_le_bytes() {
+            failed.push((k, s));
+        }
+        slowest = slowest.max(one.elapsed());
+    }
+    signal(site.hub[0].pid(), "CONT");
+    println!(
+        "first 12 s: {failed_before} reads failed, slowest {slowest_before:?}; then 50 reads, slowest {slowest:?}"
+    );
+    assert!(failed.is_empty(), "reads failed after 12 s: {failed:?}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a read took {slowest:?} after 12 s"
+    );
+}

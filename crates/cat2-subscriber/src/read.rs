@@ -23,6 +23,13 @@ use crate::blocks::Blocks;
 use crate::cached::Cached;
 use crate::sub::Sub;
 
+/// How one blocks request went.
+enum Attempt {
+    Got(Vec<(u64, Vec<bytes::Bytes>)>),
+    Silent,
+    Failed,
+}
+
 /// A read fetches blocks of a chunk on their own when it needs at most this fraction of them.
 const BLOCKS_FRACTION: u64 = 4;
 
@@ -168,15 +175,23 @@ impl Sub {
             blocks: blocks.clone(),
             max_part: 8 << 20,
         };
-        let fetched = async {
-            let mut stream = self.upstream.blocks(&c.root, req).await.ok()?;
-            let mut raw = Vec::with_capacity(blocks.len());
-            while let Some(item) = stream.next().await {
-                raw.push(item.ok()?);
+        // A member of the queue group that goes silent (a hung server, a dead link) costs
+        // one stream idle time, not the whole deadline: the request is then asked again (the
+        // queue group may hand it to another member), until the deadline.
+        let mut raw = None;
+        while raw.is_none() && Instant::now() < deadline {
+            match self
+                .fetch_blocks_once(c, req.clone(), blocks.len(), deadline)
+                .await
+            {
+                Attempt::Got(r) => raw = Some(r),
+                Attempt::Silent => {
+                    tracing::debug!(root = %c.root, path = %c.rel, chunk = n, "blocks reply silent: asking again")
+                }
+                Attempt::Failed => break,
             }
-            Some(raw)
-        };
-        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, fetched).await else {
+        }
+        let Some(raw) = raw else {
             return (n, None);
         };
         let (layout, meta) = (c.layout.clone(), c.meta.clone());
@@ -199,6 +214,38 @@ impl Sub {
             tracing::debug!(root = %c.root, path = %c.rel, chunk = n, "blocks unusable, waiting for the chunk");
         }
         (n, decoded)
+    }
+
+    /// One blocks request: its items, or whether it went silent (worth asking again) or
+    /// failed otherwise.
+    async fn fetch_blocks_once(
+        &self,
+        c: &Arc<Cached>,
+        req: BlocksRequest,
+        count: usize,
+        deadline: Instant,
+    ) -> Attempt {
+        let idle = |now: Instant| (now + crate::sub::STREAM_IDLE).min(deadline);
+        let stream =
+            tokio::time::timeout_at(idle(Instant::now()), self.upstream.blocks(&c.root, req));
+        let mut stream = match stream.await {
+            Err(_) => return Attempt::Silent,
+            Ok(Err(e)) if e.code() == cat2_proto::ErrorCode::Timeout => return Attempt::Silent,
+            Ok(Err(_)) => return Attempt::Failed,
+            Ok(Ok(s)) => s,
+        };
+        let mut raw = Vec::with_capacity(count);
+        loop {
+            match tokio::time::timeout_at(idle(Instant::now()), stream.next()).await {
+                Err(_) => return Attempt::Silent,
+                Ok(None) => return Attempt::Got(raw),
+                Ok(Some(Ok(item))) => raw.push(item),
+                Ok(Some(Err(e))) if e.code() == cat2_proto::ErrorCode::Timeout => {
+                    return Attempt::Silent;
+                }
+                Ok(Some(Err(_))) => return Attempt::Failed,
+            }
+        }
     }
 
     /// Drops chunk `n` of `c` from the cache (durably) if it is still the copy stored `at`

@@ -191,6 +191,28 @@ async fn a_silent_publisher_costs_one_idle_limit_then_is_asked_again() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_silent_blocks_reply_costs_one_idle_limit_then_is_asked_again() {
+    let r = rig(|c| c.timeout = Duration::from_secs(20));
+    subscribe(&r).await;
+    r.fake.silence_next_block_requests(1);
+    let t = Instant::now();
+    let (status, values) = rows(&r.app, "4:8").await;
+    assert_eq!((status, values), (StatusCode::OK, expected(0, 4, 4)));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let blocks = r
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Blocks(..)))
+        .count();
+    assert_eq!((blocks, r.fake.chunk_requests()), (2, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_busy_publisher_is_asked_again() {
     let r = rig(|_| {});
     subscribe(&r).await;
@@ -363,9 +385,10 @@ async fn the_memory_budget_refuses_holds_off_then_serves() {
         "{detail}"
     );
 
-    // A slice of 16 rows holds 768 KiB of the budget while its blocks are on their way
-    // (10 s): a slice of one row (528 KiB) waits for room, then is told to come back.
-    r.fake.delay_chunks(Duration::from_secs(10));
+    // A slice of 16 rows holds 768 KiB of the budget while its two blocks are on their way
+    // (2.9 s each: slow, never silent for a stream idle time, 3 s): a slice of one row
+    // (528 KiB) waits for room (5 s at most), then is told to come back.
+    r.fake.delay_chunks(Duration::from_millis(2900));
     let app = r.app.clone();
     let big = slice("0:16");
     let first = tokio::spawn(async move { call(&app, "GET", &big).await.0 });

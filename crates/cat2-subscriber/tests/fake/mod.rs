@@ -58,6 +58,7 @@ struct Inner {
     mode: Mode,
     /// The next this many chunk requests are taken and never answered.
     silent_chunks: usize,
+    silent_blocks: usize,
     /// The next this many chunk requests are answered `Busy`.
     busy_chunks: usize,
     /// Before each chunk of a stream.
@@ -79,6 +80,7 @@ impl Fake {
                 datasets: BTreeMap::new(),
                 mode: Mode::Up,
                 silent_chunks: 0,
+                silent_blocks: 0,
                 busy_chunks: 0,
                 chunk_delay: Duration::ZERO,
                 versions: 0,
@@ -129,6 +131,11 @@ impl Fake {
     /// The next `n` chunk requests are taken and never answered.
     pub(crate) fn silence_next_chunk_requests(&self, n: usize) {
         self.inner().silent_chunks = n;
+    }
+
+    /// The next `n` blocks requests are taken and never answered.
+    pub(crate) fn silence_next_block_requests(&self, n: usize) {
+        self.inner().silent_blocks = n;
     }
 
     /// The next `n` chunk requests are answered `Busy`.
@@ -333,6 +340,15 @@ impl Upstream for Fake {
         };
         if mode == Mode::Silent {
             return silent();
+        }
+        let silent_now = {
+            let mut inner = self.inner();
+            let s = inner.silent_blocks > 0;
+            inner.silent_blocks = inner.silent_blocks.saturating_sub(1);
+            s
+        };
+        if silent_now {
+            return futures::future::ready(Ok(futures::stream::pending().boxed())).boxed();
         }
         let chunk = req.chunk;
         let r = self.stream(req.path.as_str(), &req.etag, req.blocks, move |v, b| {
