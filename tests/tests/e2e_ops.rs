@@ -215,3 +215,59 @@ async fn a_real_prometheus_scrapes_all_three_services() {
     let n: f64 = fetched[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(n >= 1.0, "{fetched:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_nats_services_client_finds_all_three() {
+    let mut c = Cluster::new(&[]);
+    let _bro = c.broker();
+    let _publ = c.publisher("foo", &example(), "a", false);
+    let _sub = c.subscriber(5.0);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/services.mjs");
+    let url = c.nats.url().to_owned();
+    let found = wait_until("three services discovered", Duration::from_secs(20), || {
+        let (script, url) = (script.clone(), url.clone());
+        async move {
+            let out = tokio::process::Command::new("node")
+                .arg(&script)
+                .arg(&url)
+                .output()
+                .await
+                .expect("node (tests/js needs Node.js and scripts/setup's npm install)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            (v.as_array()?.len() == 3).then_some(v)
+        }
+    })
+    .await;
+    let by_name = |n: &str| {
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {found}"))
+            .clone()
+    };
+    let publ = by_name("cat2-publisher");
+    assert_eq!(publ["metadata"]["root"], "foo");
+    let subjects: Vec<&str> = publ["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
+    for verb in ["list", "info", "chunks", "blocks"] {
+        assert!(
+            subjects.contains(&format!("cat2.v1.root.foo.{verb}").as_str()),
+            "{subjects:?}"
+        );
+    }
+    assert!(publ["stats"]["endpoints"].is_array(), "{publ}");
+    let bro = by_name("cat2-broker");
+    assert!(bro["endpoints"].as_array().unwrap().len() >= 2, "{bro}");
+    by_name("cat2-subscriber");
+}
