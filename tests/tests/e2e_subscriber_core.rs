@@ -156,6 +156,11 @@ fn a_bad_timeout_is_refused() {
         ("1e30", flag("1e30"), "--timeout"),
         ("0 (file)", in_conf("0"), "[subscriber] timeout"),
         ("\"x\" (file)", in_conf("\"x\""), "[subscriber] timeout"),
+        (
+            "lots",
+            vec!["--fetch-buffer=lots".to_owned()],
+            "--fetch-buffer",
+        ),
     ] {
         let mut child = std::process::Command::new(cat2_e2e::cluster::bin("cat2sub"))
             .args(&args)
@@ -182,9 +187,14 @@ fn a_bad_timeout_is_refused() {
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         let status = status.unwrap_or_else(|| panic!("timeout {bad}: still running"));
         assert!(!status.success(), "timeout {bad}: exited 0");
+        let why = if names == "--fetch-buffer" {
+            "size"
+        } else {
+            "seconds"
+        };
         assert!(
-            err.contains(names) && err.contains("seconds"),
-            "timeout {bad}: {err}"
+            err.contains(names) && err.contains(why),
+            "{names} {bad}: {err}"
         );
     }
 }

@@ -35,6 +35,12 @@ struct Args {
     /// [default: `memory_budget`, else 256MiB].
     #[arg(long, value_parser = parse_size)]
     memory_budget: Option<u64>,
+    /// Chunk bytes asked of publishers and not received yet, e.g. 64MiB. On a slow link
+    /// everything asked queues on it, so small reads wait behind what bulk transfers asked
+    /// for: about twice bandwidth × RTT keeps the link full and the queue short (100 Mbit/s
+    /// at 50 ms: 2MiB) [default: `fetch_buffer`, else 64MiB].
+    #[arg(long, value_parser = parse_size)]
+    fetch_buffer: Option<u64>,
 }
 
 /// A request timeout: a number of seconds above 0, at most a day.
@@ -75,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
         memory_budget: svc
             .value(a.memory_budget, "memory_budget", parse_size)?
             .unwrap_or(defaults.memory_budget),
+        fetch_buffer_bytes: svc
+            .value(a.fetch_buffer, "fetch_buffer", parse_size)?
+            .unwrap_or(defaults.fetch_buffer_bytes)
+            .max(1 << 20),
         ..defaults
     };
     let listener = service::bind(&cfg.http).await.map_err(anyhow::Error::msg)?;
