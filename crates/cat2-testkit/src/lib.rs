@@ -11,7 +11,7 @@
 
 pub mod tools;
 
-mod link;
+pub mod link;
 mod nats;
 pub mod site;
 

@@ -5,7 +5,17 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// What a link does to the bytes it carries, each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// One-way delay (half the round-trip time the link adds).
+    pub delay: Duration,
+    /// Bandwidth in bits per second (`None`: as fast as loopback).
+    pub bits_per_second: Option<u64>,
+}
 
 /// Forwards connections made to [`LinkProxy::addr`] to the first of its targets that accepts,
 /// counting bytes each way. [`LinkProxy::cut`] closes every connection and refuses new ones
@@ -18,6 +28,7 @@ pub struct LinkProxy {
 
 #[derive(Debug, Default)]
 struct State {
+    shape: Shape,
     cut: AtomicBool,
     stopped: AtomicBool,
     open: Mutex<Vec<TcpStream>>,
@@ -34,9 +45,21 @@ impl LinkProxy {
     /// # Panics
     /// When no loopback port can be bound (test support: a test failure).
     pub fn start(targets: Vec<SocketAddr>) -> Self {
+        Self::start_shaped(targets, Shape::default())
+    }
+
+    /// [`LinkProxy::start`], delaying and rate-limiting both directions by `shape` (a WAN
+    /// link in user space: `tc netem` is not available where this runs).
+    ///
+    /// # Panics
+    /// As [`LinkProxy::start`].
+    pub fn start_shaped(targets: Vec<SocketAddr>, shape: Shape) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a link proxy");
         let addr = listener.local_addr().expect("proxy address");
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            shape,
+            ..State::default()
+        });
         let s = state.clone();
         std::thread::spawn(move || accept(&listener, &targets, &s));
         Self { addr, state }
@@ -114,20 +137,68 @@ fn accept(listener: &TcpListener, targets: &[SocketAddr], state: &Arc<State>) {
     }
 }
 
-/// Copies `from` to `to` until either side closes, then closes both.
-fn pump(mut from: TcpStream, mut to: TcpStream, state: &State, up: bool) {
+/// Copies `from` to `to` until either side closes, then closes both. A shaped link reads
+/// and writes in two threads: what is read is stamped, and written once its delay has
+/// passed and the link's rate allows.
+fn pump(mut from: TcpStream, mut to: TcpStream, state: &Arc<State>, up: bool) {
+    let counter = if up { &state.up } else { &state.down };
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if state.cut.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
-            break;
+    if state.shape == Shape::default() {
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if state.cut.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            counter.fetch_add(n as u64, Ordering::Relaxed);
         }
-        let counter = if up { &state.up } else { &state.down };
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+    } else {
+        // Bounded, as a router's queue is: what the delay holds in flight (rate × delay)
+        // plus 256 KiB, in reads of up to 64 KiB; a full queue stops the reads, and TCP
+        // slows the sender down.
+        let in_flight = state.shape.bits_per_second.map_or(1 << 30, |bps| {
+            (bps as f64 / 8.0 * state.shape.delay.as_secs_f64()) as usize
+        });
+        let slots = ((in_flight + (256 << 10)) / buf.len()).clamp(4, 1 << 14);
+        let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(slots);
+        let (writer, s) = (to.try_clone(), state.clone());
+        let writer = writer.map(|w| std::thread::spawn(move || deliver(w, &rx, &s, up)));
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        if let Ok(w) = writer {
+            let _ = w.join();
+        }
     }
     let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// Writes what `rx` brings once `shape.delay` has passed since it was read, no faster than
+/// `shape.bits_per_second`.
+fn deliver(mut to: TcpStream, rx: &mpsc::Receiver<(Instant, Vec<u8>)>, state: &State, up: bool) {
+    let counter = if up { &state.up } else { &state.down };
+    let mut free_at = Instant::now();
+    while let Ok((read_at, bytes)) = rx.recv() {
+        let at = (read_at + state.shape.delay).max(free_at);
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        if state.cut.load(Ordering::SeqCst) || to.write_all(&bytes).is_err() {
+            break;
+        }
+        counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        free_at = at;
+        if let Some(bps) = state.shape.bits_per_second {
+            free_at += Duration::from_secs_f64(bytes.len() as f64 * 8.0 / bps as f64);
+        }
+    }
     let _ = to.shutdown(Shutdown::Both);
 }

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::link::LinkProxy;
+use crate::link::{LinkProxy, Shape};
 use crate::nats::NatsServer;
 use crate::tools;
 
@@ -36,6 +36,15 @@ impl NatsSite {
     /// # Panics
     /// When a server does not start or the site does not form in time (test support).
     pub fn start() -> Self {
+        Self::start_shaped(Shape::default())
+    }
+
+    /// [`NatsSite::start`] with the leaf link shaped (delay, bandwidth): a remote site
+    /// behind a WAN link.
+    ///
+    /// # Panics
+    /// As [`NatsSite::start`].
+    pub fn start_shaped(shape: Shape) -> Self {
         let conf = tempfile::tempdir().expect("temp dir for configs");
         let common = tools::workspace_root().join("nats/common.conf");
         std::fs::copy(&common, conf.path().join("common.conf")).expect("copy nats/common.conf");
@@ -62,11 +71,12 @@ impl NatsSite {
         for node in &hub {
             wait_until(node, "routes to both other nodes", || peers(node) == 2);
         }
-        let link = LinkProxy::start(
+        let link = LinkProxy::start_shaped(
             leaf_ports
                 .iter()
                 .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
                 .collect(),
+            shape,
         );
         let text = format!(
             "include ./common.conf\nserver_name: site\n\

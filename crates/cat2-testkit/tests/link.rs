@@ -66,3 +66,37 @@ fn a_dead_target_is_skipped() {
     let mut s = TcpStream::connect(link.addr()).unwrap();
     assert_eq!(round_trip(&mut s, b"second").unwrap(), b"second");
 }
+
+#[test]
+fn a_shaped_link_delays_and_limits() {
+    use cat2_testkit::link::Shape;
+    use std::time::{Duration, Instant};
+    let shape = Shape {
+        delay: Duration::from_millis(50),
+        bits_per_second: Some(8_000_000), // 1 MB/s
+    };
+    let link = LinkProxy::start_shaped(vec![echo()], shape);
+    let mut s = TcpStream::connect(link.addr()).unwrap();
+    let t = Instant::now();
+    round_trip(&mut s, b"x").unwrap();
+    let rtt = t.elapsed();
+    assert!(
+        rtt >= Duration::from_millis(100) && rtt < Duration::from_millis(400),
+        "{rtt:?}"
+    );
+    // 500 KB each way at 1 MB/s: about half a second more than the delay.
+    let payload = vec![7u8; 500_000];
+    let t = Instant::now();
+    let mut r = s.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; 500_000];
+        r.read_exact(&mut got).map(|()| got)
+    });
+    s.write_all(&payload).unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), payload);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}

@@ -32,11 +32,29 @@ pub(crate) struct Fetches {
     /// Who fetches which chunk: its waiters' receiver. A leaf `std` lock, taken under a
     /// cache file's read lock (see the lock order in `sub`).
     inflight: Mutex<HashMap<FlightKey, watch::Receiver<FlightResult>>>,
-    /// Bounds concurrent chunk requests to publishers.
+    /// Bulk fetches: downloads and large slices.
+    bulk: Pool,
+    /// Small reads with a deadline (interactive slices): a reserve of their own, so that
+    /// they never queue behind what bulk transfers asked for.
+    small: Pool,
+}
+
+/// Request slots and the bytes they may ask for, in MiB.
+#[derive(Debug)]
+struct Pool {
     permits: Semaphore,
-    /// Bounds the bytes those requests ask for, in MiB ([`Config::fetch_buffer_bytes`]).
     buffer_mib: Semaphore,
-    buffer_cap: u32,
+    cap: u32,
+}
+
+impl Pool {
+    fn new(slots: usize, cap: u32) -> Self {
+        Self {
+            permits: Semaphore::new(slots.max(1)),
+            buffer_mib: Semaphore::new(cap as usize),
+            cap,
+        }
+    }
 }
 
 impl Fetches {
@@ -49,12 +67,20 @@ impl Fetches {
     }
 
     pub(crate) fn new(cfg: &Config) -> Self {
-        let buffer_cap = mib(cfg.fetch_buffer_bytes);
+        let cap = mib(cfg.fetch_buffer_bytes);
         Self {
             inflight: Mutex::default(),
-            permits: Semaphore::new(cfg.parallel_fetches.max(1)),
-            buffer_mib: Semaphore::new(buffer_cap as usize),
-            buffer_cap,
+            bulk: Pool::new(cfg.parallel_fetches, cap),
+            small: Pool::new((cfg.parallel_fetches / 4).max(2), (cap / 4).max(4)),
+        }
+    }
+
+    /// The pool a batch of `mib` MiB draws from.
+    fn pool(&self, mib: u32, interactive: bool) -> &Pool {
+        if interactive && mib <= self.small.cap {
+            &self.small
+        } else {
+            &self.bulk
         }
     }
 }
@@ -274,10 +300,12 @@ async fn fetch_batch(
         // One request slot, and room for the batch's bytes (a batch bigger than the whole
         // buffer takes all of it).
         let fetches = &sub.fetches;
-        let cost = mib(chunk_bytes.saturating_mul(pending.len() as u64)).min(fetches.buffer_cap);
+        let cost = mib(chunk_bytes.saturating_mul(pending.len() as u64));
+        let pool = fetches.pool(cost, deadline.is_some());
+        let cost = cost.min(pool.cap);
         let permits = async {
-            let slot = fetches.permits.acquire().await?;
-            let room = fetches.buffer_mib.acquire_many(cost).await?;
+            let slot = pool.permits.acquire().await?;
+            let room = pool.buffer_mib.acquire_many(cost).await?;
             Ok::<_, tokio::sync::AcquireError>((slot, room))
         };
         let permit = match deadline {
