@@ -69,6 +69,9 @@ pub(crate) struct Sub {
     pub(crate) sequences: crate::sequence::Sequences,
     /// Roots with a follow queued because changes were missed (one queued at a time).
     pub(crate) queued_follows: Mutex<std::collections::HashSet<String>>,
+    /// Dataset checks queued by change messages, (root, path) → whether later changes
+    /// joined the queued one.
+    pub(crate) queued_changes: Mutex<HashMap<(String, String), bool>>,
     /// Told when a root starts being followed (the NATS loop then subscribes its changes).
     pub(crate) followed: tokio::sync::Notify,
     /// What `/metrics` shows of the core.
@@ -96,6 +99,7 @@ impl Sub {
             synced: Mutex::new(std::collections::HashSet::new()),
             sequences: crate::sequence::Sequences::default(),
             queued_follows: Mutex::new(std::collections::HashSet::new()),
+            queued_changes: Mutex::new(HashMap::new()),
             followed: tokio::sync::Notify::new(),
             metrics: crate::metrics::Metrics::default(),
             transfers: crate::files::Transfers::new(results.clone()),

@@ -177,10 +177,33 @@ impl Sub {
             self.missed(root);
         }
         let rel = change.path;
+        // One check of a dataset queued at a time: changes arriving meanwhile join it (a
+        // flood of change messages, forged or not, costs two checks with the publisher, not
+        // one each). The queued check leaves the queue once it holds the root's lock, before
+        // it asks, so a change arriving during the request queues the next one.
+        let key = (root.to_string(), rel.to_string());
+        {
+            let mut queued = self
+                .queued_changes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(merged) = queued.get_mut(&key) {
+                *merged = true;
+                return;
+            }
+            queued.insert(key.clone(), false);
+        }
         let lock = self.root_lock(root);
         let _guard = lock.lock().await;
+        let merged = self
+            .queued_changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key)
+            .unwrap_or(false);
         let have = self.known_datasets(root).get(rel.as_str()).cloned();
-        if change.etag.is_some() && change.etag == have {
+        // Merged changes may have named other etags: only the publisher's answer counts then.
+        if !merged && change.etag.is_some() && change.etag == have {
             return;
         }
         if let Err(e) = self.revalidate(root, &rel, have).await {

@@ -341,6 +341,37 @@ async fn missed_changes_are_caught_up_from_the_publishers_state() {
     assert_eq!(lists(&r.fake.calls()), settled);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_changes_costs_two_checks_and_loses_none() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    assert_eq!(rows(&r.app, "0:64").await.1, expected(0, 0, 64));
+    let infos = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| matches!(c, Call::Info(p) if p == "a.b2nd"))
+            .count()
+    };
+    let before = infos(&r.fake.calls());
+    // A real new version, announced among 200 changes naming made-up etags.
+    r.fake
+        .put("a.b2nd", &write_a(r.src.path(), "a2.b2nd", 10_000));
+    let root = RootName::new(ROOT).unwrap();
+    let flood = (0..200).map(|i| {
+        let change = Change {
+            path: cat2_proto::DatasetPath::new("a.b2nd").unwrap(),
+            etag: Some(format!("forged-{i}")),
+            epoch: 0,
+            seq: 0,
+        };
+        r.sub.on_change(&root, change)
+    });
+    futures::future::join_all(flood).await;
+    let checks = infos(&r.fake.calls()) - before;
+    assert!((1..=2).contains(&checks), "{checks} checks for 200 changes");
+    assert_eq!(rows(&r.app, "0:64").await.1, expected(10_000, 0, 64));
+}
+
 /// `big.b2nd`: 2 MiB of incompressible u64 in chunks of 512 KiB.
 fn write_big(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("big.b2nd");
