@@ -27,6 +27,10 @@ struct Args {
     /// Cold small slices measured (each of another chunk).
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// The fetch buffer of the second small-reads run, bytes [default: 2 × bandwidth × RTT,
+    /// at least 1 MiB].
+    #[arg(long)]
+    buffer: Option<u64>,
     /// Append the table to this file (as a "WAN" section of BENCHMARKS.md, say).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -121,6 +125,10 @@ async fn under_bulk(http: &reqwest::Client, base: &str, bulk: &str, first: u64) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = bulk.await.unwrap();
+    if std::env::var_os("CAT2_BENCH_VERBOSE").is_some() {
+        let ms: Vec<u64> = lat.iter().map(|s| (s * 1e3) as u64).collect();
+        eprintln!("small reads (ms): {ms:?}");
+    }
     (percentile(lat, 0.95), took)
 }
 
@@ -222,10 +230,10 @@ async fn main() {
     rows.push(("  … the bulk download (s)".into(), took, String::new()));
     sub.terminate();
     // About twice bandwidth × RTT.
-    let buffer = format!(
-        "{}",
-        (2 * args.mbit * 1_000_000 / 8 * rtt_ms / 1000).max(1 << 20)
-    );
+    let buffer = args
+        .buffer
+        .unwrap_or((2 * args.mbit * 1_000_000 / 8 * rtt_ms / 1000).max(1 << 20))
+        .to_string();
     let (_sub, base) = subscriber(&mut c, site.leaf.url(), &["--fetch-buffer", &buffer]);
     let (p95, took) = under_bulk(&http, &base, "bulk2.b2nd", 500).await;
     rows.push((
