@@ -238,24 +238,35 @@ async fn the_site_survives_the_loss_of_its_hub_node() {
     let (s, body) = fetch(&http, &base, "live/d0.b2nd", "0:3").await;
     assert_eq!((s, decode_frame(&body).1), (200, first_three(0)));
 
-    // n1 dies (SIGKILL): the leaf attaches through the next hub node, and cold reads
-    // (chunks not cached yet) work again within 3 s, with no cat2 process restarted.
+    // n1 dies (SIGKILL): the leaf attaches through the next hub node and cold reads (chunks
+    // not cached yet) work again, with no cat2 process restarted. A read sent while the
+    // link was breaking is answered by nobody: it costs one stream idle time (3 s), then
+    // its retry crosses the new link; so the first read is back within 5 s, and every
+    // read after it is quick.
     site.hub[0].stop();
     let t = Instant::now();
-    for i in 1..DATASETS {
-        let want = first_three(i64::from(i) * 1000);
-        wait_until(
-            "a cold read through the hub",
-            Duration::from_secs(3),
-            || async {
-                let (s, body) = fetch(&http, &base, &format!("live/d{i}.b2nd"), "0:3").await;
-                (s == 200 && decode_frame(&body).1 == want).then_some(())
-            },
-        )
-        .await;
+    let read = |i: u16| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let (s, body) = fetch(&http, &base, &format!("live/d{i}.b2nd"), "0:3").await;
+            s == 200 && decode_frame(&body).1 == first_three(i64::from(i) * 1000)
+        }
+    };
+    wait_until(
+        "a cold read through the hub",
+        Duration::from_secs(5),
+        || async { read(1).await.then_some(()) },
+    )
+    .await;
+    let back = t.elapsed();
+    let mut slowest = Duration::ZERO;
+    for i in 2..DATASETS {
+        let one = Instant::now();
+        assert!(read(i).await, "cold read of d{i} after the hub node died");
+        slowest = slowest.max(one.elapsed());
     }
-    println!("cold reads back {:?} after the hub node died", t.elapsed());
-    assert!(t.elapsed() <= Duration::from_secs(3), "{:?}", t.elapsed());
+    println!("cold reads back {back:?} after the hub node died; then slowest {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     assert!(site.attached());
 }
 

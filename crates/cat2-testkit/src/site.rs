@@ -5,7 +5,7 @@
 //! keep-alive and payload settings.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -48,29 +48,25 @@ impl NatsSite {
         let conf = tempfile::tempdir().expect("temp dir for configs");
         let common = tools::workspace_root().join("nats/common.conf");
         std::fs::copy(&common, conf.path().join("common.conf")).expect("copy nats/common.conf");
-        let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let leaf_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let routes: Vec<String> = cluster_ports
-            .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
-            .collect();
-        let hub: Vec<NatsServer> = (0..3)
-            .map(|i| {
-                let text = format!(
-                    "include ./common.conf\nserver_name: n{n}\n\
-                     cluster {{\n  name: hub\n  listen: 127.0.0.1:{c}\n  routes: [{r}]\n}}\n\
-                     leafnodes {{\n  listen: 127.0.0.1:{l}\n  no_advertise: true\n}}\n",
-                    n = i + 1,
-                    c = cluster_ports[i],
-                    r = routes.join(", "),
-                    l = leaf_ports[i],
-                );
-                start_with(conf.path(), &format!("n{}.conf", i + 1), &text)
-            })
-            .collect();
+        // n1 first, on ports of its own choosing; n2 and n3 route to it, and the full mesh
+        // forms by gossip (no port is picked before a server binds it, so parallel tests
+        // cannot collide).
+        let node = |i: usize, routes: &str| {
+            let text = format!(
+                "include ./common.conf\nserver_name: n{i}\n\
+                 cluster {{\n  name: hub\n  listen: 127.0.0.1:-1\n  routes: [{routes}]\n}}\n\
+                 leafnodes {{\n  listen: 127.0.0.1:-1\n  no_advertise: true\n}}\n"
+            );
+            start_with(conf.path(), &format!("n{i}.conf"), &text)
+        };
+        let n1 = node(1, "");
+        let seed = port_of(&n1, "cluster", "cluster_port");
+        let route = format!("nats-route://127.0.0.1:{seed}");
+        let hub = vec![n1, node(2, &route), node(3, &route)];
         for node in &hub {
             wait_until(node, "routes to both other nodes", || peers(node) == 2);
         }
+        let leaf_ports: Vec<u16> = hub.iter().map(|n| port_of(n, "leaf", "port")).collect();
         let link = LinkProxy::start_shaped(
             leaf_ports
                 .iter()
@@ -108,13 +104,12 @@ impl NatsSite {
     }
 }
 
-/// A port nobody listens on now (nats-server needs the cluster ports before it starts, since
-/// every node must list all routes).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A port a server listens on, from its `/varz` (`section.field`).
+fn port_of(server: &NatsServer, section: &str, field: &str) -> u16 {
+    monitor_json(server, "/varz")
+        .and_then(|v| v.get(section)?.get(field)?.as_u64())
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("no {section}.{field} in /varz of {}", server.url()))
 }
 
 fn start_with(dir: &Path, name: &str, text: &str) -> NatsServer {
