@@ -125,3 +125,18 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Va
         serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Appends a bench's markdown section to `out` (as the section of BENCHMARKS.md it owns).
+///
+/// # Panics
+/// When `out` cannot be written (a bench's failure to report).
+pub fn append_section(out: &std::path::Path, md: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    std::io::Write::write_all(&mut f, md.as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    eprintln!("appended to {}", out.display());
+}

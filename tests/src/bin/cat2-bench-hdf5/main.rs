@@ -610,13 +610,6 @@ async fn main() {
             args.scale,
             args.contiguous_gb
         );
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out)
-            .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
-        std::io::Write::write_all(&mut f, md.as_bytes())
-            .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
-        eprintln!("appended to {}", out.display());
+        cat2_e2e::append_section(out, &md);
     }
 }
