@@ -79,6 +79,11 @@ with h5py.File(out / "cases.h5", "w", userblock_size=512) as f:
     sp = f.create_dataset("sparse/filled", shape=(100, 100), dtype="i4", chunks=(10, 10), fillvalue=-7)
     sp[15:25, 40:45] = 1
     sp[90:, 90:] = 2
+    # The same with gzip + shuffle (decoded by cat2 itself, not libhdf5), edge chunks too.
+    sg = f.create_dataset("sparse/gzip", shape=(95, 97), dtype="f4", chunks=(10, 10), fillvalue=-1.5,
+                          compression="gzip", shuffle=True)
+    sg[15:25, 40:45] = 1.25
+    sg[88:, 90:] = np.arange(49, dtype="f4").reshape(7, 7)
     sb = f.create_dataset("sparse/blosc2", shape=(40, 40), dtype="f8", chunks=(10, 10), fillvalue=0.5, **B2())
     sb[0:10, 30:40] = 3.0
     sb[25:35, 5:15] = np.arange(100.0).reshape(10, 10)

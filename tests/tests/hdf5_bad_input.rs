@@ -166,7 +166,7 @@ fn a_chunk_whose_filter_fails_is_an_error_naming_dataset_and_chunk() {
                 assert_eq!(chunk.len(), 50 * 60 * 8, "{} chunk {n}", d.path);
                 continue;
             }
-            // Deflate fails in libhdf5; a damaged Blosc2 chunk fails its checks or decoding.
+            // Deflate fails (cat2 inflates gzip chunks itself); a damaged Blosc2 chunk fails its checks or decoding.
             let err = match got {
                 Err(e) => e,
                 Ok(raw) => cat2_format::chunk::decompress_standalone(&raw).unwrap_err(),

@@ -195,6 +195,14 @@ pub fn decompress_standalone(raw: &[u8]) -> Result<Vec<u8>, FormatError> {
     decompress(0, raw, i64::from(h.nbytes))
 }
 
+/// `data` with HDF5's (and Blosc's) byte shuffle for items of `typesize` bytes undone.
+///
+/// # Errors
+/// [`FormatError::TooLarge`] past 2 GiB; c-blosc2's errors.
+pub fn unshuffle(data: &[u8], typesize: usize) -> Result<Vec<u8>, FormatError> {
+    crate::ffi::unshuffle(data, typesize)
+}
+
 /// Compresses `data` into one chunk with ZSTD and shuffle (cat2's defaults for data it
 /// compresses itself).
 ///

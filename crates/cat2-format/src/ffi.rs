@@ -14,7 +14,9 @@ use crate::FormatError;
 use cat2_proto::meta::{CParams, Layer};
 
 mod embed;
+mod shuffle;
 pub(crate) use embed::{b2nd_metalayer, compress_chunk, one_chunk_frame};
+pub(crate) use shuffle::unshuffle;
 
 /// c-blosc2's special value for chunks not yet written.
 pub(crate) const SPECIAL_UNINIT: u8 = 4;

@@ -24,6 +24,7 @@ use crate::H5File;
 
 mod decoded;
 mod make;
+mod unfilter;
 use crate::ffi::{self, BLOSC2_FILTER};
 use crate::types::numpy_dtype;
 
@@ -74,6 +75,8 @@ pub(crate) struct Inner {
     /// This version's id for decoded chunks kept a moment ([`decoded`]), and its gate.
     pub(crate) id: u64,
     pub(crate) gate: std::sync::Mutex<()>,
+    /// Set when this dataset's chunks are decoded here, not by libhdf5 ([`unfilter`]).
+    pub(crate) unfilter: Option<unfilter::Pipeline>,
 }
 
 /// A stored HDF5 chunk as it was when its version was opened.
@@ -216,6 +219,12 @@ pub(crate) fn describe(
             stored: std::sync::OnceLock::new(),
             id: decoded::new_id(),
             gate: std::sync::Mutex::new(()),
+            // Raw chunks hold the file type, which is what is served unless padding is packed.
+            unfilter: if plan == Plan::Convert && file_layout && h5_chunks.is_some() {
+                unfilter::pipeline(&filters)
+            } else {
+                None
+            },
         }));
         let etag = crate::etag::of(&source, &ds, &meta)?;
         Ok(Described { source, meta, etag })

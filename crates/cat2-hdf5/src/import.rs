@@ -67,11 +67,32 @@ fn write_one(
     let part = part_path(path);
     let result = (|| {
         let mut file = CacheFile::create(&part, ds.meta())?;
-        let mut buf = Vec::new();
-        for n in 0..ds.nchunks() {
-            ds.raw_chunk_into(n, &mut buf)?;
-            file.put(n, &buf)?;
-            progress(n + 1);
+        // As many chunks made at once as there are chunk makers (each is one core's work
+        // when libhdf5 is not involved), written in order.
+        let width = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+        let mut n = 0;
+        while n < ds.nchunks() {
+            let batch = n..(n + width).min(ds.nchunks());
+            let made: Vec<Result<Vec<u8>, FormatError>> = std::thread::scope(|s| {
+                let makers: Vec<_> = batch
+                    .clone()
+                    .map(|i| {
+                        s.spawn(move || {
+                            let mut buf = Vec::new();
+                            ds.raw_chunk_into(i, &mut buf).map(|()| buf)
+                        })
+                    })
+                    .collect();
+                makers
+                    .into_iter()
+                    .map(|m| m.join().unwrap_or_else(|_| Err(stopped())))
+                    .collect()
+            });
+            for (i, buf) in batch.zip(made) {
+                file.put(i, &buf?)?;
+                progress(i + 1);
+            }
+            n += width;
         }
         file.flush()?;
         drop(file);
@@ -81,4 +102,12 @@ fn write_one(
         let _ = std::fs::remove_file(&part);
     }
     result
+}
+
+fn stopped() -> FormatError {
+    FormatError::Unreadable {
+        path: "(cat2import)".into(),
+        nchunk: 0,
+        reason: "a chunk maker stopped".into(),
+    }
 }
