@@ -470,3 +470,34 @@ async fn replies_are_the_shared_rest_types() {
     let url: DownloadReply = serde_json::from_slice(&body).unwrap();
     assert!(url.ends_with(&format!("/files/{ROOT}/a.b2nd")), "{url}");
 }
+
+/// The chunk lists of the chunk requests made for `path`.
+fn chunk_requests(calls: &[Call], path: &str) -> Vec<Vec<u64>> {
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Chunks(p, n) if p == path => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_chunk_request_asks_for_more_than_the_fetch_buffer() {
+    // big.b2nd: 4 chunks of 512 KiB. A reply is written into the link at once, so a batch
+    // bigger than the buffer would queue that much ahead of every small read.
+    for (buffer, most) in [(1 << 20, 2), (64 << 20, 4)] {
+        let r = rig(|c| c.fetch_buffer_bytes = buffer);
+        r.fake.put("big.b2nd", &write_big(r.src.path()));
+        subscribe(&r).await;
+        let (status, _, body) = call(&r.app, "GET", &format!("/files/{ROOT}/big.b2nd")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(decode(&body).len(), 256 * 1024 * 4, "u8 items as u16 pairs");
+        let asked = chunk_requests(&r.fake.calls(), "big.b2nd");
+        let largest = asked.iter().map(Vec::len).max().unwrap_or(0);
+        assert_eq!(largest, most, "buffer {buffer}: {asked:?}");
+        let mut all: Vec<u64> = asked.concat();
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2, 3], "each chunk asked once: {asked:?}");
+    }
+}

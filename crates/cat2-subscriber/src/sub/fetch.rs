@@ -244,7 +244,11 @@ async fn fetch(
     deadline: Option<Instant>,
 ) -> Result<(), ApiError> {
     let chunk_bytes = u64::try_from(c.meta.chunksize).unwrap_or(1).max(1);
-    let per_batch = (BATCH_BYTES / chunk_bytes).clamp(1, 256) as usize;
+    // A batch is written into the link at once, and a small read's reply queues behind all of
+    // it: no batch asks for more than the fetch buffer (on a 100 Mbit/s link an 8 MiB batch
+    // held each small read ~0.67 s, whatever the buffer; BENCHMARKS.md, WAN section).
+    let batch_bytes = BATCH_BYTES.min(sub.cfg.fetch_buffer_bytes.max(1));
+    let per_batch = (batch_bytes / chunk_bytes).clamp(1, 256) as usize;
     let mut batches = Vec::new();
     let mut it = chunks.into_iter().peekable();
     while it.peek().is_some() {
