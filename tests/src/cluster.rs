@@ -206,7 +206,12 @@ impl Cluster {
 
     /// Starts `cat2bro` with its state in `dir` (another broker beside the first).
     pub fn broker_in(&mut self, dir: &str) -> Proc {
-        let args = vec![
+        self.broker_with(dir, &[])
+    }
+
+    /// [`Cluster::broker_in`] with more flags.
+    pub fn broker_with(&mut self, dir: &str, extra: &[&str]) -> Proc {
+        let mut args: Vec<String> = vec![
             "--nats".into(),
             self.nats_url(),
             "--http".into(),
@@ -214,6 +219,7 @@ impl Cluster {
             "--statedir".into(),
             self.path(dir).display().to_string(),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.spawn("cat2bro", &args, true)
     }
 

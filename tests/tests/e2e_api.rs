@@ -338,7 +338,7 @@ async fn bad_input_gets_clear_errors() {
         "cat2.v1.broker.events",
         "cat2.v1.root.foo.changes",
         "cat2.v1.root.foo.chunks",
-        "cat2.v1.broker.register",
+        "cat2.v1.broker.register.foo",
     ] {
         nats.publish(subject, bytes::Bytes::from_static(b"\xc1\xff garbage"))
             .await

@@ -1,6 +1,6 @@
 //! The cat2 broker: the registry of roots, served on NATS.
 //!
-//! Publishers register their root on `cat2.v1.broker.register` and repeat it as a heartbeat;
+//! Publishers register their root on `cat2.v1.broker.register.<root>` and repeat it as a heartbeat;
 //! anyone asks `cat2.v1.broker.roots` for the list; root announcements (a new root, a root
 //! back online, a root whose publishers all went silent) go out on `cat2.v1.broker.events`
 //! (subjects and messages: `cat2-proto`). Offline roots are shown, not forgotten, and the
@@ -99,7 +99,7 @@ pub async fn run(
     let mut register = service
         .endpoint_builder()
         .queue_group(instance_group())
-        .add(subject::broker_register())
+        .add(subject::broker_register_any())
         .await
         .map_err(nats_err)?;
     let mut roots = service
@@ -162,6 +162,15 @@ pub async fn run(
                 registrations.inc();
                 let reply = match cat2_proto::decode::<Register>("register", &req.message.payload) {
                     Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
+                    Ok(reg) if subject::registered_root(&req.message.subject) != Some(reg.root.as_str()) => {
+                        // With NATS permissions, the subject says which root the sender may
+                        // register; the body must not claim another.
+                        tracing::warn!(root = %reg.root, subject = %req.message.subject, "registration refused: root and subject differ");
+                        Err(service_error(ErrorCode::BadRequest, &format!(
+                            "a registration of root {} on {}: register on {}",
+                            reg.root, req.message.subject, subject::broker_register(&reg.root)
+                        )))
+                    }
                     Ok(reg) => {
                         let event = registry.lock().expect("registry lock").register(&reg, Instant::now());
                         if let Some(root) = event {

@@ -149,7 +149,7 @@ impl Client {
     pub async fn register(&self, reg: &Register) -> Result<Registered, ClientError> {
         self.request(
             "registered",
-            subject::broker_register(),
+            subject::broker_register(&reg.root),
             cat2_proto::encode(reg).into(),
         )
         .await

@@ -168,6 +168,9 @@ impl Conf {
             token: get("token")?,
             credentials: get("credentials")?.map(PathBuf::from),
             tls_ca: get("tls_ca")?.map(PathBuf::from),
+            tls_cert: get("tls_cert")?.map(PathBuf::from),
+            tls_key: get("tls_key")?.map(PathBuf::from),
+            inbox_prefix: get("inbox_prefix")?,
             ping_interval: self
                 .parsed_for("nats", None, "ping_interval", parse_seconds)?
                 .filter(|d| !d.is_zero())
@@ -189,8 +192,16 @@ pub struct NatsConfig {
     pub token: Option<String>,
     /// A `.creds` file (JWT + nkey).
     pub credentials: Option<PathBuf>,
-    /// A CA certificate for TLS.
+    /// A CA certificate for TLS (the server's certificate must chain to it).
     pub tls_ca: Option<PathBuf>,
+    /// This client's certificate and key, for servers that verify clients (`verify: true`).
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Prefix of this client's reply subjects (default `_INBOX`). With NATS permissions each
+    /// identity gets its own (`_INBOX.<user>`) and may subscribe only under it, so no client
+    /// can read the replies meant for another.
+    pub inbox_prefix: Option<String>,
     /// How often the client pings the server: a server that hangs (a stopped machine, a
     /// partition) is noticed after about three intervals and the client reconnects elsewhere
     /// (async-nats's own default, 60 s, costs minutes of failed requests).
@@ -213,6 +224,9 @@ impl NatsConfig {
             token: None,
             credentials: None,
             tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            inbox_prefix: None,
             ping_interval: Self::DEFAULT_PING_INTERVAL,
         }
     }
@@ -248,6 +262,22 @@ impl NatsConfig {
         }
         if let Some(ca) = &self.tls_ca {
             o = o.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                o = o
+                    .add_client_certificate(cert.clone(), key.clone())
+                    .require_tls(true);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfError::Nats(
+                    "[nats] tls_cert and tls_key go together".to_owned(),
+                ));
+            }
+        }
+        if let Some(prefix) = &self.inbox_prefix {
+            o = o.custom_inbox_prefix(prefix);
         }
         Ok(o)
     }

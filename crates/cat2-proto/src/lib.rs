@@ -14,7 +14,7 @@
 //!
 //! | subject | kind | payload → reply |
 //! | --- | --- | --- |
-//! | `cat2.v1.broker.register` | request (broker service) | [`msg::Register`] → [`msg::Registered`] |
+//! | `cat2.v1.broker.register.<root>` | request (broker service) | [`msg::Register`] → [`msg::Registered`] |
 //! | `cat2.v1.broker.roots` | request (broker service) | empty → [`msg::Roots`] |
 //! | `cat2.v1.broker.events` | publish (broker) | [`msg::RootEvent`] |
 //! | `cat2.v1.root.<root>.list` | request (publisher service, queue group) | empty → [`msg::List`] |
@@ -22,6 +22,7 @@
 //! | `cat2.v1.root.<root>.chunks` | request (publisher service, queue group) | [`msg::ChunksRequest`] → raw chunk parts |
 //! | `cat2.v1.root.<root>.blocks` | request (publisher service, queue group) | [`msg::BlocksRequest`] → one-block chunks, same format |
 //! | `cat2.v1.root.<root>.changes` | publish (publisher) | [`msg::Change`] |
+//! | `cat2.v1.root.<root>.state` | publish (publisher) | [`msg::RootState`] |
 //! | `cat2.v1.sub.<id>.status` | request (subscriber service) | empty → [`msg::SubscriberStatus`] |
 //!
 //! Chunk replies are streams of messages to the request's reply subject, one or more per

@@ -5,9 +5,23 @@ use crate::RootName;
 /// Prefix of every cat2 subject.
 pub const PREFIX: &str = "cat2.v1";
 
-/// Broker: publishers register and heartbeat here.
-pub fn broker_register() -> String {
-    format!("{PREFIX}.broker.register")
+/// Broker: the publishers of `r` register and heartbeat here. The root is in the subject so
+/// that NATS permissions can say who may register which root (a responder learns nothing
+/// else about a request's sender); the broker refuses a body naming another root.
+pub fn broker_register(r: &RootName) -> String {
+    format!("{PREFIX}.broker.register.{r}")
+}
+
+/// Broker: what it subscribes to for [`broker_register`] (every root).
+pub fn broker_register_any() -> String {
+    format!("{PREFIX}.broker.register.*")
+}
+
+/// The root named by a [`broker_register`] subject.
+pub fn registered_root(subject: &str) -> Option<&str> {
+    subject
+        .strip_prefix(PREFIX)?
+        .strip_prefix(".broker.register.")
 }
 
 /// Broker: the list of roots.
@@ -22,6 +36,28 @@ pub fn broker_events() -> String {
 
 fn root(r: &RootName, verb: &str) -> String {
     format!("{PREFIX}.root.{r}.{verb}")
+}
+
+/// Requests a publisher answers (list, info, chunks, blocks); subjects [`root_request`].
+pub const ROOT_REQUESTS: [&str; 4] = ["list", "info", "chunks", "blocks"];
+
+/// Request `verb` (one of [`ROOT_REQUESTS`]) of root `r`, or of any root when `r` is `None`
+/// (a pattern for subscriptions and permissions).
+pub fn root_request(r: Option<&RootName>, verb: &str) -> String {
+    match r {
+        Some(r) => root(r, verb),
+        None => format!("{PREFIX}.root.*.{verb}"),
+    }
+}
+
+/// Changes of any root (a pattern for permissions).
+pub fn any_root_changes() -> String {
+    format!("{PREFIX}.root.*.changes")
+}
+
+/// State beats of any root (a pattern for permissions).
+pub fn any_root_state() -> String {
+    format!("{PREFIX}.root.*.state")
 }
 
 /// Publisher of `r`: the list of datasets.
