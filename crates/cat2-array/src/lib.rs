@@ -7,11 +7,13 @@
 //!   semantics for super-chunks).
 //! - [`layout`]: which chunks a selection touches, and copies between decompressed chunks
 //!   (block-major, padded) and C-order buffers.
+//! - [`fancy`]: coordinate selections (index lists), read as boxes and gathered.
 //! - [`dtype`]: NumPy dtype strings, item sizes and display names.
 //!
 //! The b2nd layout is c-blosc2's `README_B2ND_FORMAT.rst` and `README_B2ND_METALAYER.rst`.
 
 pub mod dtype;
+pub mod fancy;
 pub mod layout;
 pub mod selection;
 pub mod slice;

@@ -30,7 +30,13 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
         .route("/api/list/{name}", get(list))
         .route("/api/url/{*path}", get(url))
         .route("/api/info/{*path}", get(info))
-        .route("/api/fetch/{*path}", get(fetch))
+        .route(
+            "/api/fetch/{*path}",
+            get(fetch).post(crate::c2array::post_fetch).layer(
+                axum::extract::DefaultBodyLimit::max(crate::c2array::MAX_BODY),
+            ),
+        )
+        .route("/api/chunk/{*path}", get(crate::c2array::chunk))
         .route("/api/download/{*path}", get(download))
         .route("/files/{*path}", get(files))
         .fallback(|| async { ApiError::not_found("Not Found") })
@@ -125,7 +131,7 @@ async fn url(State(sub): Shared, Path(path): Path<String>) -> Result<Json<UrlRep
     }))
 }
 
-async fn open(sub: &Arc<Sub>, path: &str) -> Result<Arc<Cached>, ApiError> {
+pub(crate) async fn open(sub: &Arc<Sub>, path: &str) -> Result<Arc<Cached>, ApiError> {
     let (root, rel, etag) = sub.resolve(path)?;
     sub.cached(&root, &rel, &etag).await
 }
@@ -186,6 +192,25 @@ async fn fetch(
     Query(q): Query<HashMap<String, String>>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    // A selection cat2 does not implement is refused, never ignored into another answer.
+    if let Some(other) = q
+        .keys()
+        .find(|k| !matches!(k.as_str(), "slice_" | "prefer_schunk" | "indices"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{other} is not supported by this subscriber (slice_, prefer_schunk, indices are)"
+        )));
+    }
+    if let Some(indices) = q.get("indices") {
+        if q.contains_key("slice_") || q.contains_key("prefer_schunk") {
+            return Err(ApiError::bad_request(
+                "indices cannot be combined with slice_ or prefer_schunk",
+            ));
+        }
+        let c = open(&sub, &path).await?;
+        let fancy = crate::c2array::parse_indices(indices, c.layout.shape())?;
+        return crate::c2array::fetch_indices(&sub, &path, c, fancy).await;
+    }
     let spec = SliceSpec::parse(q.get("slice_").map_or("", String::as_str))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let prefer = q.get("prefer_schunk").map(|v| parse_bool(v)).transpose()?;
@@ -245,7 +270,7 @@ const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `need` bytes of the memory budget for one result, waiting (bounded, and never past the
 /// request's `deadline`) while other results hold it.
-async fn lease(
+pub(crate) async fn lease(
     sub: &Sub,
     need: u64,
     deadline: tokio::time::Instant,

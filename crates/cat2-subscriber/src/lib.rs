@@ -23,6 +23,7 @@
 
 mod api;
 mod blocks;
+mod c2array;
 mod cached;
 mod caches;
 mod error;

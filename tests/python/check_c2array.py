@@ -1,0 +1,74 @@
+"""python-blosc2's C2Array against a cat2 subscriber (issue: today's clients).
+
+usage: check_c2array.py write DIR          writes DIR/a.b2nd, DIR/b.b2nd (then publish DIR)
+       check_c2array.py check URLBASE ROOT DIR
+Each check prints one line; any mismatch raises (a non-zero exit fails the Rust test).
+"""
+import sys
+from pathlib import Path
+
+import blosc2
+import httpx
+import numpy as np
+
+
+def write(d):
+    d.mkdir(parents=True, exist_ok=True)
+    a = np.arange(200, dtype="i8").reshape(10, 20)
+    blosc2.asarray(a, urlpath=str(d / "a.b2nd"), mode="w", chunks=(4, 8), blocks=(2, 4))
+    b = np.linspace(0, 10, 3000, dtype="f8")
+    blosc2.asarray(b, urlpath=str(d / "b.b2nd"), mode="w", chunks=(500,), blocks=(100,))
+
+
+def check(urlbase, root, d):
+    local = {n: blosc2.open(str(d / f"{n}.b2nd")) for n in ("a", "b")}
+    a, b = local["a"][:], local["b"][:]
+    c2a = blosc2.C2Array(f"{root}/a.b2nd", urlbase=urlbase)
+    c2b = blosc2.C2Array(f"{root}/b.b2nd", urlbase=urlbase)
+
+    def same(what, got, want):
+        got, want = np.asarray(got), np.asarray(want)
+        assert got.shape == want.shape and got.dtype == want.dtype, (what, got.shape, want.shape)
+        assert np.array_equal(got, want), (what, got, want)
+        print(f"ok {what}")
+
+    same("slice", c2a[3:5, 1:4], a[3:5, 1:4])
+    same("fancy rows", c2a[[9, 0, 5, 0]], a[[9, 0, 5, 0]])
+    same("int and list", c2a[2, [3, 1]], a[2, [3, 1]])
+    same("range and list", c2a[1:3, [19, 0]], a[1:3, [19, 0]])
+    same("negative indices", c2a[[-1, -10]], a[[-1, -10]])
+    many = np.random.default_rng(1).integers(0, 3000, 2000)
+    same("long list (POST)", c2b[many], b[many])
+    opened = blosc2.open(blosc2.URLPath(f"{root}/a.b2nd", urlbase))
+    same("blosc2.open(URLPath)", opened[4:9, ::1], a[4:9])
+    assert c2a.blocksize == local["a"].blocksize, (c2a.blocksize, local["a"].blocksize)
+    print("ok blocksize")
+    for n in range(local["a"].schunk.nchunks):
+        got = c2a.get_chunk(n)
+        assert got == local["a"].schunk.get_chunk(n), f"chunk {n}"
+    print("ok get_chunk, every chunk as stored")
+    proxy = blosc2.Proxy(c2a)
+    same("Proxy", proxy[2:9, 3:17], a[2:9, 3:17])
+    expr = blosc2.lazyexpr("x * 2 + y", operands={"x": c2a, "y": c2a})
+    same("lazy expression", expr[:], a * 2 + a)
+    same("lazy reduction", np.float64(blosc2.sum(c2b)), np.float64(b.sum()))
+
+    # What cat2 does not implement is refused, naming it, never answered otherwise.
+    http = httpx.Client()
+    for query, name in (("field=x", "field"), ("filter=x%3E1", "filter"), ("indices=%5B%5B1%5D%2C%5B2%5D%5D", "indices")):
+        r = http.get(f"{urlbase}api/fetch/{root}/a.b2nd?{query}")
+        assert r.status_code == 400 and name in r.json()["detail"], (query, r.status_code, r.text)
+    print("ok refusals")
+    mask = a % 7 == 0
+    try:
+        c2a[mask]
+        raise AssertionError("a 2-d mask (two index lists) was answered")
+    except httpx.HTTPStatusError as e:
+        assert e.response.status_code == 400
+    print("ok 2-d mask refused")
+
+
+if sys.argv[1] == "write":
+    write(Path(sys.argv[2]))
+else:
+    check(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
