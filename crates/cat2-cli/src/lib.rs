@@ -19,6 +19,7 @@
 mod api;
 mod download;
 mod error;
+mod numpy_text;
 mod show;
 mod values;
 
@@ -112,7 +113,8 @@ pub struct PathArgs {
 pub struct ShowArgs {
     /// `ROOT/PATH`, optionally followed by `[SLICE]`.
     pub dataset: String,
-    /// Print bytes as a JSON string (arrays are always printed as JSON).
+    /// Print JSON: bytes as one string, arrays as nested lists (default: as Caterva2 prints
+    /// them, NumPy's text for arrays).
     #[arg(long)]
     pub json: bool,
 }

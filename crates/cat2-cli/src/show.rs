@@ -17,8 +17,8 @@ use crate::{Api, CliError, ShowArgs, values};
 pub(crate) enum Fetched {
     /// Bytes of a super-chunk (a `.b2frame` or a plain file).
     Bytes(Vec<u8>),
-    /// An n-d array: its items as JSON, nested by shape.
-    Array(Value),
+    /// An n-d array: its items as JSON (nested by shape), and as NumPy prints it.
+    Array(Value, String),
 }
 
 /// Splits `DATASET[SLICE]` as Caterva2's `(.*)\[(.*)]` does for a slice at the end: the
@@ -33,8 +33,9 @@ pub(crate) fn split_slice(arg: &str) -> (&str, Option<&str>) {
     (arg, None)
 }
 
-/// Prints a dataset or a slice of it: bytes as (lossy UTF-8) text, arrays as JSON lists.
-/// With `--json`, bytes are printed as one JSON string.
+/// Prints a dataset or a slice of it as Caterva2's `cat2cli show` does: bytes as their text
+/// (`Binary data` when not UTF-8), arrays as NumPy prints them. With `--json`, bytes are one
+/// JSON string and arrays nested JSON lists.
 ///
 /// # Errors
 /// Request errors, and replies that are not decodable Blosc2 data.
@@ -48,15 +49,16 @@ pub async fn cmd_show(args: &ShowArgs, api: &Api, out: &mut impl Write) -> Resul
     let body = api.get_bytes("fetch", dataset, &query).await?;
     let fetched = tokio::task::spawn_blocking(move || decode(&url, &body)).await??;
     match fetched {
-        Fetched::Bytes(b) => {
-            let text = String::from_utf8_lossy(&b);
-            if args.json {
-                writeln!(out, "{}", Value::from(text))?;
-            } else {
-                writeln!(out, "{text}")?;
-            }
+        Fetched::Bytes(b) if args.json => {
+            writeln!(out, "{}", Value::from(String::from_utf8_lossy(&b)))?;
         }
-        Fetched::Array(v) => writeln!(out, "{v}")?,
+        // As Caterva2 prints them: the text, or this when it is not UTF-8.
+        Fetched::Bytes(b) => match std::str::from_utf8(&b) {
+            Ok(text) => writeln!(out, "{text}")?,
+            Err(_) => writeln!(out, "Binary data")?,
+        },
+        Fetched::Array(v, _) if args.json => writeln!(out, "{v}")?,
+        Fetched::Array(_, text) => writeln!(out, "{text}")?,
     }
     Ok(())
 }
@@ -109,13 +111,13 @@ fn decode_frame(body: &[u8]) -> Result<Fetched, CliError> {
         })?;
     let dtype = DType::parse(&array.dtype).map_err(FormatError::from)?;
     let data = ds.read(&Selection::all(ds.layout().shape()))?;
-    let value = values::array_to_json(&dtype, &array.shape, &data).ok_or_else(|| {
-        FormatError::BadMetadata {
-            path: tmp.path().into(),
-            reason: "the data does not match the shape and dtype".to_owned(),
-        }
-    })?;
-    Ok(Fetched::Array(value))
+    let mismatch = || FormatError::BadMetadata {
+        path: tmp.path().into(),
+        reason: "the data does not match the shape and dtype".to_owned(),
+    };
+    let value = values::array_to_json(&dtype, &array.shape, &data).ok_or_else(mismatch)?;
+    let text = crate::numpy_text::array_str(&dtype, &array.shape, &data).ok_or_else(mismatch)?;
+    Ok(Fetched::Array(value, text))
 }
 
 #[cfg(test)]
@@ -127,7 +129,7 @@ mod tests {
         let frame = encode::b2nd_cframe(dtype, shape, data).unwrap();
         assert!(is_cframe(&frame));
         match decode("test", &frame).unwrap() {
-            Fetched::Array(v) => v.to_string(),
+            Fetched::Array(v, _) => v.to_string(),
             Fetched::Bytes(b) => panic!("bytes {b:?}"),
         }
     }

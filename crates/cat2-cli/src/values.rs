@@ -102,7 +102,7 @@ fn record(fields: &[cat2_array::Field], bytes: &[u8]) -> Value {
     Value::Array(values)
 }
 
-fn unsigned(bytes: &[u8], big: bool) -> u64 {
+pub(crate) fn unsigned(bytes: &[u8], big: bool) -> u64 {
     let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
     if big {
         bytes.iter().fold(0, fold)
@@ -111,7 +111,7 @@ fn unsigned(bytes: &[u8], big: bool) -> u64 {
     }
 }
 
-fn signed(bytes: &[u8], big: bool) -> i64 {
+pub(crate) fn signed(bytes: &[u8], big: bool) -> i64 {
     let shift = 64 - 8 * bytes.len() as u32;
     ((unsigned(bytes, big) << shift) as i64) >> shift
 }
@@ -141,7 +141,7 @@ fn shortest(x: f32) -> f64 {
 }
 
 /// IEEE 754 half precision to single precision (exact).
-fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = i32::from((h >> 10) & 0x1f);
     let mant = f32::from(h & 0x3ff);

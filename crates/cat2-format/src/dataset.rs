@@ -128,6 +128,7 @@ impl Dataset {
         // ourselves through the checked index; c-blosc2 only parses the metadata.
         let frame = Frame::open(path, false)?;
         let meta = read_meta(&mut Schunk::open(path)?, path, kind)?;
+        refuse_unit_shuffle(&meta, path)?;
         if u64::try_from(meta.nchunks).ok() != Some(frame.nchunks()) {
             return Err(bad(path, "the chunk index does not match the header"));
         }
@@ -432,4 +433,27 @@ pub(crate) fn parse_b2nd_meta(content: &[u8]) -> Result<ArrayMeta, String> {
         blocks,
         dtype,
     })
+}
+
+/// c-blosc2 3 lets the shuffle filter move units other than the item (its `filters_meta`;
+/// python-blosc2 4 shuffles `<U` strings by their 4-byte characters). The c-blosc2 2.21
+/// linked here ignores that meta and would unshuffle by the item: wrong bytes, silently. Such
+/// datasets are refused until cat2 links c-blosc2 3.
+fn refuse_unit_shuffle(meta: &Meta, path: &Path) -> Result<(), FormatError> {
+    let cp = &meta.cparams;
+    let unit = cp
+        .filters
+        .iter()
+        .zip(&cp.filters_meta)
+        .find(|(f, m)| **f == 1 && **m != 0 && i32::from(**m) != cp.typesize);
+    match unit {
+        Some((_, m)) => Err(bad(
+            path,
+            &format!(
+                "its chunks are shuffled in {m}-byte units (c-blosc2 3, python-blosc2 4), \
+                 which this build's c-blosc2 2.21 cannot decode"
+            ),
+        )),
+        None => Ok(()),
+    }
 }

@@ -165,3 +165,22 @@ fn check_len(shape: &[u64], itemsize: usize, data: &[u8]) -> Result<(), FormatEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod unicode_tests {
+    #[test]
+    fn unicode_frames_round_trip() {
+        let data: Vec<u8> = "hé\0\0x\0\0\0it's"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        let frame = super::b2nd_cframe("<U4", &[3], &data).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u.b2nd");
+        std::fs::write(&p, &frame).unwrap();
+        let ds = crate::Dataset::open(&p).unwrap();
+        assert_eq!(ds.meta().array.as_ref().unwrap().dtype, "<U4");
+        let back = ds.read(&cat2_array::Selection::all(&[3])).unwrap();
+        assert_eq!(back, data);
+    }
+}
