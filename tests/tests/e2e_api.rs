@@ -649,7 +649,9 @@ async fn the_cli_quickstart_steps() {
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["shape"], json!([1000]));
     let (code, shown, _) = cli(&["show", "foo/ds-1d.b2nd[10:15]"]);
-    assert_eq!((code, shown.trim()), (Some(0), "[10,11,12,13,14]"));
+    assert_eq!((code, shown.trim()), (Some(0), "[10 11 12 13 14]"));
+    let (_, json, _) = cli(&["show", "foo/ds-1d.b2nd[10:15]", "--json"]);
+    assert_eq!(json.trim(), "[10,11,12,13,14]");
     assert_eq!(
         cli(&["show", "foo/README.md"]).1,
         cat2_format::example::README.to_owned() + "\n"

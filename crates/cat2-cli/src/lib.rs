@@ -51,8 +51,12 @@ pub struct Cli {
     pub conf: Option<PathBuf>,
     /// Subscriber address, HOST:PORT [default: `[subscriber] http` of the configuration, or
     /// localhost:8002].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "subscriber")]
     pub host: Option<String>,
+    /// Subscriber URL base, as Caterva2 2024.x takes it (`http://host:port/`) [default:
+    /// `[subscriber] url` of the configuration].
+    #[arg(long, value_name = "URLBASE")]
+    pub subscriber: Option<String>,
     /// Log level (debug, info, warning, error, critical).
     #[arg(long, default_value = "warning")]
     pub loglevel: String,
@@ -70,8 +74,8 @@ pub enum Command {
     Subscribe(RootArgs),
     /// List the datasets of a subscribed root.
     List(RootArgs),
-    /// Print the publisher URLs of a root or dataset.
-    Url(PathArgs),
+    /// Print the publisher URLs of a root or dataset (`--fetch`: its URL at this subscriber).
+    Url(UrlArgs),
     /// Print the metadata of a dataset.
     Info(PathArgs),
     /// Print a dataset or a slice of it: `ROOT/PATH[SLICE]`, e.g. `foo/ds-2d.b2nd[0:2, 4:8]`.
@@ -108,6 +112,20 @@ pub struct PathArgs {
     pub json: bool,
 }
 
+/// Arguments of `url`.
+#[derive(Debug, Args)]
+pub struct UrlArgs {
+    /// `ROOT` or `ROOT/PATH`.
+    pub path: String,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the dataset's URL at this subscriber, `{urlbase}api/fetch/ROOT/PATH`, as
+    /// Caterva2 2024.x's `cat2cli url` does (default: the publisher URLs, as 0.2.0).
+    #[arg(long)]
+    pub fetch: bool,
+}
+
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -140,15 +158,18 @@ pub fn log_filter(level: &str) -> &str {
     }
 }
 
-/// The subscriber address: `--host`, else the configuration's `[subscriber] http`, else
-/// [`DEFAULT_HOST`].
+/// The subscriber: `--subscriber` or `--host`, else the configuration's `[subscriber] url`
+/// (2024.x) or `[subscriber] http`, else [`DEFAULT_HOST`].
 ///
 /// # Errors
 /// [`CliError::Config`] when the configuration file cannot be used.
 pub fn resolve_host(cli: &Cli) -> Result<String, CliError> {
     let conf = cat2_client::Conf::load(cli.conf.as_deref())?;
-    if let Some(h) = &cli.host {
+    if let Some(h) = cli.subscriber.as_ref().or(cli.host.as_ref()) {
         return Ok(h.clone());
+    }
+    if let Some(url) = conf.get("subscriber", "url")? {
+        return Ok(url);
     }
     Ok(conf
         .get("subscriber", "http")?
@@ -234,7 +255,15 @@ pub async fn cmd_list(args: &RootArgs, api: &Api, out: &mut impl Write) -> Resul
 ///
 /// # Errors
 /// Request errors; a reply that is not a list of URLs.
-pub async fn cmd_url(args: &PathArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
+pub async fn cmd_url(args: &UrlArgs, api: &Api, out: &mut impl Write) -> Result<(), CliError> {
+    if args.fetch {
+        let url = api.url("fetch", &args.path)?.to_string();
+        if args.json {
+            return print_json(out, &url);
+        }
+        writeln!(out, "{url}")?;
+        return Ok(());
+    }
     let urls: UrlReply = api.get_json("url", &args.path).await?;
     if args.json {
         return print_json(out, &urls);
@@ -302,6 +331,29 @@ mod tests {
         assert_eq!(resolve_host(&cli).unwrap(), "example:9");
         let cli = Cli::try_parse_from(["cat2cli", "--conf", c, "--host", "x:1", "roots"]).unwrap();
         assert_eq!(resolve_host(&cli).unwrap(), "x:1");
+        let u = [
+            "cat2cli",
+            "--conf",
+            c,
+            "--subscriber",
+            "http://y:2/sub/",
+            "roots",
+        ];
+        let cli = Cli::try_parse_from(u).unwrap();
+        assert_eq!(resolve_host(&cli).unwrap(), "http://y:2/sub/");
+        assert!(
+            Cli::try_parse_from(["cat2cli", "--host", "a:1", "--subscriber", "b", "roots"])
+                .is_err()
+        );
+        let conf24 = dir.path().join("c24.toml");
+        std::fs::write(
+            &conf24,
+            "[subscriber]\nurl = \"http://z:3/\"\nhttp = \"z:4\"\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["cat2cli", "--conf", conf24.to_str().unwrap(), "roots"]).unwrap();
+        assert_eq!(resolve_host(&cli).unwrap(), "http://z:3/");
         let missing = dir.path().join("none.toml");
         let m = missing.to_str().unwrap();
         let cli = Cli::try_parse_from(["cat2cli", "--conf", m, "roots"]).unwrap();

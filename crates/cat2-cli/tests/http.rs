@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use cat2_cli::{
-    Api, CliError, DownloadArgs, JsonArgs, PathArgs, RootArgs, ShowArgs, cmd_download, cmd_info,
-    cmd_list, cmd_roots, cmd_show, cmd_subscribe, cmd_url,
+    Api, CliError, DownloadArgs, JsonArgs, PathArgs, RootArgs, ShowArgs, UrlArgs, cmd_download,
+    cmd_info, cmd_list, cmd_roots, cmd_show, cmd_subscribe, cmd_url,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -147,12 +147,21 @@ async fn json_commands() {
     };
     let text = run!(cmd_list, list, api);
     assert_eq!(text.unwrap(), "foo/README.md\nfoo/dir1/ds-2d.b2nd\n");
-    let url = PathArgs {
+    let url = UrlArgs {
         path: "foo".into(),
         json: true,
+        fetch: false,
     };
     let text = run!(cmd_url, url, api);
     assert_eq!(text.unwrap(), "[\"http://localhost:8001\"]\n");
+    // Caterva2 2024.x's form: the dataset at this subscriber, no request made.
+    let url = UrlArgs {
+        path: "foo/dir1/ds-2d.b2nd".into(),
+        json: false,
+        fetch: true,
+    };
+    let text = run!(cmd_url, url, api).unwrap();
+    assert!(text.ends_with("/api/fetch/foo/dir1/ds-2d.b2nd\n"), "{text}");
     let info = PathArgs {
         path: "foo/README.md".into(),
         json: false,
@@ -208,7 +217,7 @@ async fn show_sends_slices_and_decodes() {
         json: false,
     };
     let text = run!(cmd_show, show, api);
-    assert_eq!(text.unwrap(), "[[0,1,2,3],[4,5,6,7]]\n");
+    assert_eq!(text.unwrap(), "[[0 1 2 3]\n [4 5 6 7]]\n", "NumPy's text");
     assert_eq!(
         fake.last_request(),
         "GET /api/fetch/foo/dir1/ds-2d.b2nd?slice_=0%3A2%2C+4%3A8&prefer_schunk=true HTTP/1.1"
