@@ -11,7 +11,8 @@
 //! Responses carry a strong `ETag` naming the file's state (dataset version, inode, length,
 //! a hash of its chunk index and last write),
 //! so `If-None-Match` (304), `If-Match` (412) and `If-Range` work; one byte range is served
-//! (206), several ranges are served whole (no multipart), as RFC 9110 allows. No
+//! as a 206, several as a 206 `multipart/byteranges` (sorted, overlapping and touching ranges
+//! merged; more than 256 ranges get the whole file). No
 //! `Last-Modified` is sent, so date conditions are ignored, as RFC 9110 requires.
 
 use std::ops::RangeInclusive;
@@ -27,7 +28,6 @@ use bytes::Bytes;
 use cat2_client::budget::ByteBudget;
 use cat2_format::Snapshot;
 use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch, IfRange};
-use http_range_header::RangeUnsatisfiableError;
 
 use crate::ApiError;
 use crate::cached::Cached;
@@ -123,6 +123,9 @@ pub(crate) async fn serve(
     };
     let (status, span) = match wanted {
         Wanted::Unsatisfiable => return Ok(unsatisfiable(len)),
+        Wanted::Parts(spans) => {
+            return Ok(multipart(c, snap, spans, len, tag, transfers, wait, &req));
+        }
         Wanted::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
         Wanted::Whole if len == 0 => return Ok(head(StatusCode::OK, 0, tag.as_ref(), None)),
         Wanted::Whole => (StatusCode::OK, 0..=len - 1),
@@ -150,13 +153,21 @@ fn entity_tag(version: &str, snap: &Snapshot) -> Option<ETag> {
 }
 
 /// What a `Range` header asks of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
 enum Wanted {
     Whole,
     Part(RangeInclusive<u64>),
+    /// Several spans, sorted, none overlapping or touching another.
+    Parts(Vec<RangeInclusive<u64>>),
     Unsatisfiable,
 }
 
+/// Most ranges one request may ask for (more are answered with the whole file, as RFC 9110
+/// §14.2 allows for a request that would cost more than it saves).
+const MAX_RANGES: usize = 256;
+
 fn wanted(v: &HeaderValue, len: u64) -> Wanted {
+    use http_range_header::{EndPosition, StartPosition};
     // Other units and malformed values are ignored (RFC 9110 §14.2).
     let Some(parsed) = v
         .to_str()
@@ -165,15 +176,113 @@ fn wanted(v: &HeaderValue, len: u64) -> Wanted {
     else {
         return Wanted::Whole;
     };
-    match parsed.validate(len) {
-        Ok(ranges) => match ranges.as_slice() {
-            [r] => Wanted::Part(r.clone()),
-            _ => Wanted::Whole,
-        },
-        // A suffix longer than the file is the whole file (RFC 9110 §14.1.2).
-        Err(RangeUnsatisfiableError::FileSuffixOutOfBounds) if len > 0 => Wanted::Part(0..=len - 1),
-        Err(_) => Wanted::Unsatisfiable,
+    if parsed.ranges.len() > MAX_RANGES {
+        return Wanted::Whole;
     }
+    // Each range resolved against the file (a suffix longer than the file is all of it, an
+    // end past it is clipped); ranges starting past the end are left out (RFC 9110 §14.1.2).
+    let mut spans: Vec<RangeInclusive<u64>> = parsed
+        .ranges
+        .iter()
+        .filter_map(|r| {
+            let start = match r.start {
+                StartPosition::Index(i) => i,
+                StartPosition::FromLast(n) => len.saturating_sub(n),
+            };
+            let end = match r.end {
+                EndPosition::Index(i) => i.min(len.checked_sub(1)?),
+                EndPosition::LastByte => len.checked_sub(1)?,
+            };
+            (start <= end && start < len).then_some(start..=end)
+        })
+        .collect();
+    // Sorted, and overlapping or touching spans merged: what clients such as python-blosc2
+    // expect (they find each range in whichever part covers it).
+    spans.sort_by_key(|r| *r.start());
+    let mut merged: Vec<RangeInclusive<u64>> = Vec::with_capacity(spans.len());
+    for r in spans {
+        match merged.last_mut() {
+            Some(last) if *r.start() <= last.end().saturating_add(1) => {
+                *last = *last.start()..=(*last.end()).max(*r.end());
+            }
+            _ => merged.push(r),
+        }
+    }
+    match merged.len() {
+        0 => Wanted::Unsatisfiable,
+        1 => Wanted::Part(merged.remove(0)),
+        _ => Wanted::Parts(merged),
+    }
+}
+
+/// The boundary of a multipart body: not found in the file's bytes is not checkable before
+/// sending, so it is long and random (RFC 2046 §5.1.1).
+fn boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let a = h.finish();
+    h.write_u64(a);
+    format!("cat2-{a:016x}{:016x}", h.finish())
+}
+
+/// A `206 multipart/byteranges` response of `spans` (RFC 9110 §14.6), each part streamed in
+/// turn from the same snapshot of the file.
+#[allow(clippy::too_many_arguments)]
+fn multipart(
+    c: Arc<Cached>,
+    snap: Snapshot,
+    spans: Vec<RangeInclusive<u64>>,
+    len: u64,
+    tag: Option<ETag>,
+    transfers: &Transfers,
+    wait: Duration,
+    req: &Request,
+) -> Response {
+    let b = boundary();
+    let tail = format!("--{b}--\r\n");
+    let content_type = format!("multipart/byteranges; boundary={b}");
+    let part_head = move |r: &RangeInclusive<u64>| {
+        format!(
+            "--{b}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {}-{}/{len}\r\n\r\n",
+            r.start(),
+            r.end()
+        )
+    };
+    let total: u64 = spans
+        .iter()
+        .map(|r| part_head(r).len() as u64 + (r.end() - r.start() + 1) + 2)
+        .sum::<u64>()
+        + tail.len() as u64;
+    let mut resp = head(StatusCode::PARTIAL_CONTENT, total, tag.as_ref(), None);
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    if req.method() != Method::GET {
+        return resp;
+    }
+    let transfers = transfers.clone();
+    let parts = spans.into_iter().map(move |r| {
+        use futures::StreamExt as _;
+        let head = Bytes::from(part_head(&r));
+        let (c, transfers) = (c.clone(), transfers.clone());
+        // Each part's reads start when the previous part is sent.
+        let body = futures::stream::once(async move { span_stream(c, snap, r, transfers, wait) })
+            .flatten();
+        futures::stream::iter([Ok(head)])
+            .chain(body)
+            .chain(futures::stream::iter([Ok(Bytes::from_static(b"\r\n"))]))
+    });
+    use futures::StreamExt as _;
+    let all = futures::stream::iter(parts)
+        .flatten()
+        .chain(futures::stream::iter([Ok(Bytes::from(tail))]));
+    *resp.body_mut() = Body::from_stream(all);
+    resp
 }
 
 fn unsatisfiable(len: u64) -> Response {
@@ -231,6 +340,17 @@ fn stream(
     transfers: Transfers,
     wait: Duration,
 ) -> Body {
+    Body::from_stream(span_stream(c, snap, span, transfers, wait))
+}
+
+/// The stream behind [`stream`].
+fn span_stream(
+    c: Arc<Cached>,
+    snap: Snapshot,
+    span: RangeInclusive<u64>,
+    transfers: Transfers,
+    wait: Duration,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(AHEAD);
     tokio::spawn(async move {
         let _running = transfers.start();
@@ -266,7 +386,41 @@ fn stream(
             at += n;
         }
     });
-    Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+    futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_RANGES, Wanted, wanted};
+    use axum::http::HeaderValue;
+
+    fn w(v: &str, len: u64) -> Wanted {
+        wanted(&HeaderValue::from_str(v).unwrap(), len)
+    }
+
+    #[test]
+    fn ranges_are_resolved_sorted_and_merged() {
+        assert_eq!(w("bytes=0-9", 100), Wanted::Part(0..=9));
+        assert_eq!(w("bytes=90-200", 100), Wanted::Part(90..=99));
+        assert_eq!(w("bytes=-500", 100), Wanted::Part(0..=99));
+        assert_eq!(
+            w("bytes=50-59,0-9,5-12,13-14,98-", 100),
+            Wanted::Parts(vec![0..=14, 50..=59, 98..=99])
+        );
+        // Ranges past the end are left out; none left is unsatisfiable.
+        assert_eq!(w("bytes=200-300,10-19", 100), Wanted::Part(10..=19));
+        assert_eq!(w("bytes=100-", 100), Wanted::Unsatisfiable);
+        assert_eq!(w("bytes=0-0", 0), Wanted::Unsatisfiable);
+        assert_eq!(w("items=0-5", 100), Wanted::Whole);
+        assert_eq!(w("bytes=x", 100), Wanted::Whole);
+        let many: Vec<String> = (0..=MAX_RANGES)
+            .map(|i| format!("{}-{}", 3 * i, 3 * i))
+            .collect();
+        assert_eq!(
+            w(&format!("bytes={}", many.join(",")), 10_000),
+            Wanted::Whole
+        );
+    }
 }
