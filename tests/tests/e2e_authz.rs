@@ -198,6 +198,25 @@ async fn with_generated_users_services_work_and_rogues_are_refused_by_the_server
         .and_then(|h| h.get("Nats-Service-Error-Code"))
         .map(|v| v.as_str().to_owned());
     assert_eq!(code.as_deref(), Some("400"), "{reply:?}");
+    // Field sizes are bounded: an address of 1000 bytes is refused.
+    let long = cat2_proto::msg::Register {
+        root: cat2_proto::RootName::new("foo").unwrap(),
+        publisher: "rogue".into(),
+        http: Some("x".repeat(1000)),
+    };
+    let reply = rogue_pub
+        .request(
+            "cat2.v1.broker.register.foo",
+            cat2_proto::encode(&long).into(),
+        )
+        .await
+        .unwrap();
+    let code = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.as_str().to_owned());
+    assert_eq!(code.as_deref(), Some("400"), "{reply:?}");
 
     // Reflection: a chunk request whose replies should go to a subject of the rogue's choice
     // makes the publisher's publishes fail there, not deliver.

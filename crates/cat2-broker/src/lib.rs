@@ -44,6 +44,8 @@ pub struct Config {
     pub statedir: PathBuf,
     /// How often publishers heartbeat; a root is offline after 3.5 missed heartbeats.
     pub heartbeat: Duration,
+    /// Roots whose publishers are gone for longer than this are removed (`None`: kept).
+    pub forget_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
         Self {
             statedir: PathBuf::from("_caterva2/bro"),
             heartbeat: Duration::from_secs(1),
+            forget_after: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
@@ -128,7 +131,7 @@ pub async fn run(
     );
     let reg = registry.clone();
     ops.on_scrape(move || {
-        let roots = reg.lock().expect("registry lock").list().roots;
+        let roots = reg.lock().expect("registry lock").list();
         let up = roots.iter().filter(|r| r.online).count();
         online.set(i64::try_from(up).unwrap_or(i64::MAX));
         offline.set(i64::try_from(roots.len() - up).unwrap_or(i64::MAX));
@@ -162,6 +165,13 @@ pub async fn run(
                 registrations.inc();
                 let reply = match cat2_proto::decode::<Register>("register", &req.message.payload) {
                     Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
+                    Ok(reg) if reg.http.as_ref().is_some_and(|h| h.len() > msg::MAX_HTTP_LEN || h.contains(char::is_whitespace))
+                        || reg.publisher.is_empty() || reg.publisher.len() > msg::MAX_PUBLISHER_LEN => {
+                        Err(service_error(ErrorCode::BadRequest, &format!(
+                            "a registration's http address must be at most {} bytes without spaces, its publisher id 1 to {} bytes",
+                            msg::MAX_HTTP_LEN, msg::MAX_PUBLISHER_LEN
+                        )))
+                    }
                     Ok(reg) if subject::registered_root(&req.message.subject) != Some(reg.root.as_str()) => {
                         // With NATS permissions, the subject says which root the sender may
                         // register; the body must not claim another.
@@ -186,13 +196,21 @@ pub async fn run(
                 }
             }
             Some(req) = roots.next() => {
-                let list = registry.lock().expect("registry lock").list();
-                if let Err(e) = req.respond(Ok(cat2_proto::encode(&list).into())).await {
+                // An empty request asks for the first page (as clients before paging did).
+                let page = if req.message.payload.is_empty() {
+                    Ok(msg::RootsPage::default())
+                } else {
+                    cat2_proto::decode::<msg::RootsPage>("roots page", &req.message.payload)
+                };
+                let reply = page
+                    .map(|p| cat2_proto::encode(&registry.lock().expect("registry lock").page(p.after.as_ref())).into())
+                    .map_err(|e| service_error(ErrorCode::BadRequest, &e.to_string()));
+                if let Err(e) = req.respond(reply).await {
                     tracing::warn!(error = %e, "cannot answer a roots request");
                 }
             }
             _ = tick.tick() => {
-                let offline = registry.lock().expect("registry lock").expire(Instant::now(), ttl);
+                let offline = registry.lock().expect("registry lock").expire(Instant::now(), ttl, cfg.forget_after);
                 for root in offline {
                     tracing::warn!(root = %root.name, "root offline: its publishers went silent");
                     announce(&nats, root).await;
@@ -230,7 +248,6 @@ async fn announce(nats: &async_nats::Client, root: msg::RootEntry) {
 async fn http_roots(State(registry): State<Arc<Mutex<Registry>>>) -> axum::Json<serde_json::Value> {
     let roots = registry.lock().expect("registry lock").list();
     let map: serde_json::Map<String, serde_json::Value> = roots
-        .roots
         .into_iter()
         .map(|r| {
             (

@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cat2_proto::RootName;
-use cat2_proto::msg::{Register, RootEntry, Roots};
+use cat2_proto::msg::{ROOTS_PAGE, Register, RootEntry, Roots};
 use serde::{Deserialize, Serialize};
 
 /// A root and its live publishers.
@@ -14,6 +14,15 @@ struct Root {
     http: Option<String>,
     /// Publisher instance → last heartbeat.
     publishers: HashMap<String, Instant>,
+    /// Since when (seconds since the epoch) no publisher is alive; kept across restarts so
+    /// that roots whose publishers are gone for good are forgotten.
+    offline_since: Option<u64>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// On-disk form (Caterva2's broker `db.json`: `{"roots": {name: {"name", "http"}}}`).
@@ -27,6 +36,9 @@ struct DbRoot {
     name: String,
     #[serde(default)]
     http: Option<String>,
+    /// cat2's own field (Caterva2 ignores it): when the root went offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offline_since: Option<u64>,
 }
 
 /// The registry. Not thread-safe by itself: the broker owns it behind one mutex.
@@ -62,6 +74,8 @@ impl Registry {
                     Root {
                         http: r.http,
                         publishers: HashMap::new(),
+                        // Offline until a publisher heartbeats, since the file says or now.
+                        offline_since: Some(r.offline_since.unwrap_or_else(now_secs)),
                     },
                 )),
                 Err(e) => {
@@ -84,6 +98,7 @@ impl Registry {
                         DbRoot {
                             name: n.to_string(),
                             http: r.http.clone(),
+                            offline_since: r.offline_since,
                         },
                     )
                 })
@@ -115,6 +130,7 @@ impl Registry {
         let root = self.roots.entry(name.clone()).or_insert_with(|| Root {
             http: None,
             publishers: HashMap::new(),
+            offline_since: None,
         });
         let was_online = !root.publishers.is_empty();
         let http_changed = reg.http.is_some() && root.http != reg.http;
@@ -123,32 +139,72 @@ impl Registry {
             root.http.clone_from(&reg.http);
         }
         root.publishers.insert(reg.publisher.clone(), now);
+        let back = root.offline_since.take().is_some();
         let entry = Self::entry(name, root);
-        if http_changed || is_new {
+        if http_changed || is_new || back {
             self.save();
         }
         (!was_online || http_changed).then_some(entry)
     }
 
     /// Forgets publishers silent for longer than `ttl`; returns the roots that went offline.
-    pub(crate) fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<RootEntry> {
+    /// Roots offline for longer than `forget` (if any) are removed from the registry.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        ttl: Duration,
+        forget: Option<Duration>,
+    ) -> Vec<RootEntry> {
         let mut offline = Vec::new();
+        let secs = now_secs();
         for (name, root) in &mut self.roots {
             let before = root.publishers.len();
             root.publishers
                 .retain(|_, seen| now.saturating_duration_since(*seen) <= ttl);
             if before > 0 && root.publishers.is_empty() {
+                root.offline_since = Some(secs);
                 offline.push(Self::entry(name, root));
             }
+        }
+        let before = self.roots.len();
+        if let Some(forget) = forget {
+            self.roots.retain(|name, r| {
+                let gone = r
+                    .offline_since
+                    .is_some_and(|t| secs.saturating_sub(t) > forget.as_secs());
+                if gone {
+                    tracing::info!(root = %name, "root forgotten: its publishers are gone for longer than --forget-after");
+                }
+                !gone
+            });
+        }
+        if !offline.is_empty() || self.roots.len() != before {
+            self.save();
         }
         offline
     }
 
+    /// One page of the roots, online or not, by name: those after `after`.
+    pub(crate) fn page(&self, after: Option<&RootName>) -> Roots {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut it = self.roots.range::<RootName, _>((from, Bound::Unbounded));
+        let roots: Vec<RootEntry> = it
+            .by_ref()
+            .take(ROOTS_PAGE)
+            .map(|(n, r)| Self::entry(n, r))
+            .collect();
+        let next = if it.next().is_some() {
+            roots.last().map(|r| r.name.clone())
+        } else {
+            None
+        };
+        Roots { roots, next }
+    }
+
     /// Every root, online or not, by name.
-    pub(crate) fn list(&self) -> Roots {
-        Roots {
-            roots: self.roots.iter().map(|(n, r)| Self::entry(n, r)).collect(),
-        }
+    pub(crate) fn list(&self) -> Vec<RootEntry> {
+        self.roots.iter().map(|(n, r)| Self::entry(n, r)).collect()
     }
 }
 
@@ -184,31 +240,19 @@ mod tests {
                 .is_none()
         );
         assert!(
-            r.expire(t0 + Duration::from_secs(4), ttl).is_empty(),
+            r.expire(t0 + Duration::from_secs(4), ttl, None).is_empty(),
             "p2 still alive"
         );
-        let off = r.expire(t0 + Duration::from_secs(6), ttl);
+        let off = r.expire(t0 + Duration::from_secs(6), ttl, None);
         assert_eq!(off.len(), 1);
         assert!(!off[0].online);
-        assert_eq!(
-            r.list().roots.len(),
-            1,
-            "offline roots are shown, not forgotten"
-        );
+        assert_eq!(r.list().len(), 1, "offline roots are shown, not forgotten");
         assert!(r.register(&reg("bar", "p3", None), t0).is_some());
         let again = Registry::load(dir.path()).unwrap();
-        let names: Vec<String> = again
-            .list()
-            .roots
-            .into_iter()
-            .map(|e| e.name.into())
-            .collect();
+        let names: Vec<String> = again.list().into_iter().map(|e| e.name.into()).collect();
         assert_eq!(names, vec!["bar", "foo"]);
-        assert_eq!(
-            again.list().roots[1].http.as_deref(),
-            Some("localhost:8001")
-        );
-        assert!(again.list().roots.iter().all(|e| !e.online));
+        assert_eq!(again.list()[1].http.as_deref(), Some("localhost:8001"));
+        assert!(again.list().iter().all(|e| !e.online));
     }
 
     #[test]
@@ -216,7 +260,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("db.json"), b"{not json").unwrap();
         let r = Registry::load(dir.path()).unwrap();
-        assert!(r.list().roots.is_empty());
+        assert!(r.list().is_empty());
         assert!(dir.path().join("db.json.corrupt").exists());
+    }
+
+    #[test]
+    fn pages_and_forgetting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Registry::load(dir.path()).unwrap();
+        let t0 = Instant::now();
+        let n = ROOTS_PAGE * 2 + 5;
+        for i in 0..n {
+            r.register(&reg(&format!("r{i:05}"), "p", None), t0);
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = r.page(after.as_ref());
+            assert!(page.roots.len() <= ROOTS_PAGE);
+            let bytes = cat2_proto::encode(&page).len();
+            assert!(bytes < 512 << 10, "a page of {bytes} bytes");
+            seen.extend(page.roots.iter().map(|e| e.name.to_string()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), n);
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "in order, none repeated"
+        );
+        // Offline since an hour ago (as a restart would load it): forgotten past a minute.
+        let ttl = Duration::from_secs(3);
+        r.expire(t0 + Duration::from_secs(10), ttl, None);
+        for root in r.roots.values_mut() {
+            root.offline_since = Some(now_secs() - 3600);
+        }
+        r.register(&reg("r00000", "p", None), t0 + Duration::from_secs(11));
+        r.expire(
+            t0 + Duration::from_secs(12),
+            ttl,
+            Some(Duration::from_secs(60)),
+        );
+        let left: Vec<String> = r.list().iter().map(|e| e.name.to_string()).collect();
+        assert_eq!(left, ["r00000"], "only the root whose publisher came back");
+        let again = Registry::load(dir.path()).unwrap();
+        assert_eq!(again.list().len(), 1, "forgetting is saved");
     }
 }

@@ -160,8 +160,22 @@ impl Client {
     /// # Errors
     /// [`ClientError`].
     pub async fn roots(&self) -> Result<Roots, ClientError> {
-        self.request("roots", subject::broker_roots(), Bytes::new())
-            .await
+        let mut all = Roots {
+            roots: Vec::new(),
+            next: None,
+        };
+        let mut page = cat2_proto::msg::RootsPage::default();
+        // Bounded: a broker that keeps saying "more" cannot keep us here.
+        for _ in 0..10_000 {
+            let body = Bytes::from(cat2_proto::encode(&page));
+            let got: Roots = self.request("roots", subject::broker_roots(), body).await?;
+            all.roots.extend(got.roots);
+            match got.next {
+                Some(after) if page.after.as_ref() != Some(&after) => page.after = Some(after),
+                _ => return Ok(all),
+            }
+        }
+        Ok(all)
     }
 
     /// The datasets of `root`.

@@ -44,11 +44,30 @@ pub struct RootEntry {
     pub online: bool,
 }
 
-/// The broker's list of roots.
+/// The broker's list of roots, one page of it: a reply stays far under NATS's `max_payload`
+/// however many roots exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roots {
-    /// Every root ever registered (offline ones included).
+    /// Registered roots (offline ones included), by name, at most [`ROOTS_PAGE`].
     pub roots: Vec<RootEntry>,
+    /// More roots follow this page: ask again with [`RootsPage::after`] set to this.
+    #[serde(default)]
+    pub next: Option<RootName>,
+}
+
+/// Roots per [`Roots`] page (each entry is under 400 bytes: a name and a bounded address).
+pub const ROOTS_PAGE: usize = 1000;
+/// Longest `http` address a publisher may register.
+pub const MAX_HTTP_LEN: usize = 256;
+/// Longest publisher instance id.
+pub const MAX_PUBLISHER_LEN: usize = 128;
+
+/// Asks the broker for a page of roots (an empty request asks for the first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootsPage {
+    /// The roots after this name.
+    #[serde(default)]
+    pub after: Option<RootName>,
 }
 
 /// A root appeared, came back or went offline.

@@ -254,6 +254,7 @@ impl Upstream for Fake {
                 http: None,
                 online,
             }],
+            next: None,
         };
         futures::future::ready(Ok(roots)).boxed()
     }
