@@ -63,6 +63,15 @@ async fn client(
     (nats, rx)
 }
 
+/// The service error code of a reply (ADR-32 headers), if any.
+fn error_code(reply: &async_nats::Message) -> Option<String> {
+    reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.as_str().to_owned())
+}
+
 /// Waits for a permission violation naming `subject` among `errors`.
 async fn refused(errors: &mut mpsc::UnboundedReceiver<String>, subject: &str) {
     let found = tokio::time::timeout(Duration::from_secs(10), async {
@@ -192,12 +201,7 @@ async fn with_generated_users_services_work_and_rogues_are_refused_by_the_server
         )
         .await
         .unwrap();
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.as_str().to_owned());
-    assert_eq!(code.as_deref(), Some("400"), "{reply:?}");
+    assert_eq!(error_code(&reply).as_deref(), Some("400"), "{reply:?}");
     // Field sizes are bounded: an address of 1000 bytes is refused.
     let long = cat2_proto::msg::Register {
         root: cat2_proto::RootName::new("foo").unwrap(),
@@ -211,12 +215,7 @@ async fn with_generated_users_services_work_and_rogues_are_refused_by_the_server
         )
         .await
         .unwrap();
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.as_str().to_owned());
-    assert_eq!(code.as_deref(), Some("400"), "{reply:?}");
+    assert_eq!(error_code(&reply).as_deref(), Some("400"), "{reply:?}");
 
     // Reflection: a chunk request whose replies should go to a subject of the rogue's choice
     // makes the publisher's publishes fail there, not deliver.

@@ -312,8 +312,6 @@ impl Meta {
                 "filters, meta": pairs,
             },
             "cratio": cratio,
-            // python-blosc2's C2Array.blocksize reads it here.
-            "blocksize": cp.blocksize,
             "nbytes": self.nbytes,
             "urlpath": urlpath,
             "vlmeta": vlmeta,

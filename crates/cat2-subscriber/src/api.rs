@@ -143,9 +143,14 @@ async fn info(
     let c = open(&sub, &path).await?;
     let urlpath = sub.cache_path(&c.root, &c.rel).display().to_string();
     // `cbytes` tells how much is cached: read it from the file (on the blocking pool).
-    let info = tokio::task::spawn_blocking(move || c.file.read().meta().info(&urlpath))
+    let blocksize = c.meta.cparams.blocksize;
+    let mut info = tokio::task::spawn_blocking(move || c.file.read().meta().info(&urlpath))
         .await
         .map_err(ApiError::internal)?;
+    // Beyond 0.2.0's fields (kept as they were): python-blosc2's `C2Array.blocksize`.
+    if let Some(schunk) = info.get_mut("schunk").and_then(|s| s.as_object_mut()) {
+        schunk.insert("blocksize".into(), blocksize.into());
+    }
     Ok(Json(info))
 }
 
