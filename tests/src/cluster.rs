@@ -253,7 +253,9 @@ impl Cluster {
         ]);
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         args.extend([name.into(), root.display().to_string()]);
-        self.spawn("cat2pub", &args, http)
+        // With `--ops` and no HTTP, the ready file names the ops address.
+        let wait = http || extra.contains(&"--ops");
+        self.spawn("cat2pub", &args, wait)
     }
 
     /// Starts `cat2sub` with its state in `sub/` and the given request timeout.

@@ -122,6 +122,25 @@ async fn metrics_count_the_work_and_health_follows_nats() {
         "{p}"
     );
     promtool_check(&p);
+    assert!(value(&after, "cat2_sub_cache_files") >= 1.0, "{after}");
+    assert!(value(&after, "cat2_sub_cache_bytes") > 0.0, "{after}");
+    // A publisher without its HTTP routes still serves /metrics and /healthz on --ops.
+    let quiet = c.publisher_with("foo", &example(), "b", false, &["--ops", "127.0.0.1:0"]);
+    let quiet_at = quiet.http.clone().unwrap();
+    let q = metrics(&http, &quiet_at).await;
+    assert!(value(&q, "cat2_pub_datasets") >= 8.0, "{q}");
+    wait_until(
+        "quiet publisher healthy",
+        Duration::from_secs(10),
+        || async { (health(&http, &quiet_at).await == 200).then_some(()) },
+    )
+    .await;
+    let list = http
+        .get(format!("http://{quiet_at}/api/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 404, "no 0.2.0 routes on --ops");
     let b = metrics(&http, &bro_at).await;
     assert_eq!(value(&b, "cat2_bro_roots_online"), 1.0, "{b}");
     promtool_check(&b);
@@ -129,7 +148,7 @@ async fn metrics_count_the_work_and_health_follows_nats() {
     // NATS goes away: every service says so within 2 s.
     c.nats.stop();
     let t = Instant::now();
-    for at in [&bro_at, &pub_at, &sub_at] {
+    for at in [&bro_at, &pub_at, &sub_at, &quiet_at] {
         wait_until("unhealthy", Duration::from_secs(2), || async {
             (health(&http, at).await == 503).then_some(())
         })

@@ -183,7 +183,10 @@ async fn metrics(ops: Arc<Ops>, headers: HeaderMap) -> Response {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
-    let body = ops.encode();
+    // Scrape hooks read /proc and state directories: off the async workers.
+    let body = tokio::task::spawn_blocking(move || ops.encode())
+        .await
+        .unwrap_or_default();
     if openmetrics {
         let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8";
         ([(header::CONTENT_TYPE, ct)], body).into_response()

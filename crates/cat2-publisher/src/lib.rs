@@ -187,6 +187,7 @@ pub async fn run(
     cfg: Config,
     nats: async_nats::Client,
     http: Option<tokio::net::TcpListener>,
+    ops_listener: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PublisherError> {
     let watch = Watch::new(&cfg.root, cfg.hdf5_listing).map_err(|source| PublisherError::Root {
@@ -275,6 +276,19 @@ pub async fn run(
     let counts = Arc::new(metrics::Metrics::default());
     counts.register(&mut ops, &out.limits, cfg.max_requests, datasets.clone());
     let ops = Arc::new(ops);
+    // `/metrics` and `/healthz` alone on their own address (for `--http off`).
+    let ops_task = ops_listener.map(|listener| {
+        let app = cat2_ops::router(ops.clone());
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "ops http server failed");
+            }
+        })
+    });
     let http_task = http.map(|listener| {
         let app = http::router(datasets.clone(), cfg.name.clone()).merge(cat2_ops::router(ops));
         let stop = stop.clone();
@@ -339,7 +353,7 @@ pub async fn run(
     // Bounded: with NATS down these would wait for a reconnection that may never come.
     let _ = tokio::time::timeout(SHUTDOWN_STEP, service.stop()).await;
     heartbeat.abort();
-    if let Some(t) = http_task {
+    for t in [http_task, ops_task].into_iter().flatten() {
         let _ = tokio::time::timeout(SHUTDOWN_STEP * 2, t).await;
     }
     let _ = tokio::time::timeout(SHUTDOWN_STEP, nats.flush()).await;

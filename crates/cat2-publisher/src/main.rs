@@ -19,6 +19,10 @@ struct Args {
     /// HTTP address of the liveness routes, `off` for none [default: `http`, else localhost:8001].
     #[arg(long)]
     http: Option<String>,
+    /// Address of `/metrics` and `/healthz` alone, e.g. with `--http off` [default: `ops`,
+    /// else none: they are served on `--http`].
+    #[arg(long)]
+    ops: Option<String>,
     /// What an HDF5 root lists: `full` (also soft-linked objects and compound types) or
     /// `caterva2-0.2` (exactly Caterva2 0.2.0's list) [default: `hdf5_listing`, else full].
     #[arg(long, value_parser = parse_listing)]
@@ -86,7 +90,18 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let ops = match a.ops.or(svc.get("ops")?) {
+        Some(o) => {
+            let l = service::bind(&o).await.map_err(anyhow::Error::msg)?;
+            if listener.is_none() {
+                // The ready file names what this publisher serves over HTTP.
+                service::announce_address(&o, &l);
+            }
+            Some(l)
+        }
+        None => None,
+    };
     let nats = svc.connect(&format!("cat2pub {}", cfg.name)).await?;
-    cat2_publisher::run(cfg, nats, listener, service::shutdown_signal()).await?;
+    cat2_publisher::run(cfg, nats, listener, ops, service::shutdown_signal()).await?;
     Ok(())
 }

@@ -232,6 +232,9 @@ impl Subscriber {
                 .set(i64::try_from(sub.fetches.in_flight()).unwrap_or(i64::MAX));
             let used = sub.results.bytes().saturating_sub(sub.results.available());
             m.results_bytes.set(i64::try_from(used).unwrap_or(i64::MAX));
+            let (bytes, files) = crate::metrics::dir_usage(&sub.cache_dir());
+            m.cache_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            m.cache_files.set(i64::try_from(files).unwrap_or(i64::MAX));
         });
     }
 

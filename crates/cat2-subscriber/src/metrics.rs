@@ -37,6 +37,31 @@ pub(crate) struct Metrics {
     pub(crate) fetches_in_flight: Gauge,
     /// Bytes of results in flight, held against the memory budget (set at scrape time).
     pub(crate) results_bytes: Gauge,
+    /// Bytes and files of the cache directory (set at scrape time).
+    pub(crate) cache_bytes: Gauge,
+    pub(crate) cache_files: Gauge,
+}
+
+/// Bytes and files under `dir` (a missing directory is empty).
+pub(crate) fn dir_usage(dir: &std::path::Path) -> (u64, u64) {
+    let (mut bytes, mut files) = (0, 0);
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => todo.push(e.path()),
+                Ok(m) => {
+                    bytes += m.len();
+                    files += 1;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    (bytes, files)
 }
 
 impl Metrics {
@@ -87,6 +112,8 @@ impl Metrics {
                 "bytes of results in flight (memory budget)",
                 &self.results_bytes,
             ),
+            ("cache_bytes", "bytes of the cache files", &self.cache_bytes),
+            ("cache_files", "cache files (datasets)", &self.cache_files),
         ] {
             r.register(name, help, g.clone());
         }
