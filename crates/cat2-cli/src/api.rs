@@ -30,6 +30,15 @@ impl Api {
     /// [`CliError::BadHost`] when `host` does not make a URL, [`CliError::Request`] when the
     /// HTTP client cannot be set up.
     pub fn new(host: &str) -> Result<Self, CliError> {
+        Self::with_token(host, None)
+    }
+
+    /// [`Api::new`], sending `token` as `Authorization: Bearer TOKEN` on every request (for
+    /// subscribers with `auth_tokens`).
+    ///
+    /// # Errors
+    /// As [`Api::new`]; [`CliError::BadHost`] for a token that cannot be a header.
+    pub fn with_token(host: &str, token: Option<&str>) -> Result<Self, CliError> {
         let bad = || CliError::BadHost {
             host: host.to_owned(),
         };
@@ -42,7 +51,15 @@ impl Api {
         if base.cannot_be_a_base() || base.host_str().is_none_or(str::is_empty) {
             return Err(bad());
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = token {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| bad())?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(TIMEOUT)
             .read_timeout(TIMEOUT)
             .build()

@@ -57,6 +57,10 @@ pub struct Cli {
     /// `[subscriber] url` of the configuration].
     #[arg(long, value_name = "URLBASE")]
     pub subscriber: Option<String>,
+    /// Token for a subscriber with authentication, sent as `Authorization: Bearer`
+    /// [default: `CAT2_TOKEN`, else `[client] token` of the configuration].
+    #[arg(long, env = "CAT2_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Log level (debug, info, warning, error, critical).
     #[arg(long, default_value = "warning")]
     pub loglevel: String,
@@ -181,7 +185,11 @@ pub fn resolve_host(cli: &Cli) -> Result<String, CliError> {
 /// # Errors
 /// Whatever the command fails with.
 pub async fn run(cli: &Cli, out: &mut impl Write) -> Result<(), CliError> {
-    let api = Api::new(&resolve_host(cli)?)?;
+    let token = match &cli.token {
+        Some(t) => Some(t.clone()),
+        None => cat2_client::Conf::load(cli.conf.as_deref())?.get("client", "token")?,
+    };
+    let api = Api::with_token(&resolve_host(cli)?, token.as_deref())?;
     match &cli.command {
         Command::Roots(a) => cmd_roots(a, &api, out).await,
         Command::Subscribe(a) => cmd_subscribe(a, &api, out).await,

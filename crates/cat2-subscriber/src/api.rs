@@ -40,6 +40,10 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
         .route("/api/download/{*path}", get(download))
         .route("/files/{*path}", get(files))
         .fallback(|| async { ApiError::not_found("Not Found") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(sub.cfg.auth_tokens.clone()),
+            crate::auth::require,
+        ))
         .layer(axum::middleware::map_response_with_state(
             sub.clone(),
             count_status,

@@ -22,6 +22,8 @@
 //!   [`run`] connects it to NATS.
 
 mod api;
+mod auth;
+pub use auth::Tokens;
 mod blocks;
 mod c2array;
 mod cached;
@@ -83,6 +85,8 @@ pub struct Config {
     /// requests wait a little, then get a `503` with `Retry-After`; a single slice that
     /// needs more than all of it is refused (`400`: use `/api/download`).
     pub memory_budget: u64,
+    /// Tokens REST clients must present (none: no authentication), see [`Tokens`].
+    pub auth_tokens: Tokens,
 }
 
 impl Config {
@@ -103,6 +107,7 @@ impl Default for Config {
             fetch_buffer_bytes: 64 << 20,
             prefetch_chunks: false,
             memory_budget: Self::DEFAULT_MEMORY_BUDGET,
+            auth_tokens: Tokens::default(),
         }
     }
 }

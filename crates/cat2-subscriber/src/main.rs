@@ -41,6 +41,11 @@ struct Args {
     /// at 50 ms: 2MiB) [default: `fetch_buffer`, else 64MiB].
     #[arg(long, value_parser = parse_size)]
     fetch_buffer: Option<u64>,
+    /// REST clients must present one of these tokens (`Authorization: Bearer TOKEN`, or the
+    /// cookie `c2subauth=TOKEN`), given as SHA-256 digests, `sha256:<hex>[, …]`
+    /// (`printf %s TOKEN | sha256sum`) [default: `auth_tokens`, else no authentication].
+    #[arg(long, value_parser = cat2_subscriber::Tokens::parse)]
+    auth_tokens: Option<cat2_subscriber::Tokens>,
 }
 
 /// A request timeout: a number of seconds above 0, at most a day.
@@ -85,6 +90,9 @@ async fn main() -> anyhow::Result<()> {
             .value(a.fetch_buffer, "fetch_buffer", parse_size)?
             .unwrap_or(defaults.fetch_buffer_bytes)
             .max(1 << 20),
+        auth_tokens: svc
+            .value(a.auth_tokens, "auth_tokens", cat2_subscriber::Tokens::parse)?
+            .unwrap_or_default(),
         ..defaults
     };
     let listener = service::bind(&cfg.http).await.map_err(anyhow::Error::msg)?;

@@ -501,3 +501,42 @@ async fn no_chunk_request_asks_for_more_than_the_fetch_buffer() {
         assert_eq!(all, [0, 1, 2, 3], "each chunk asked once: {asked:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_tokens_configured_rest_needs_one() {
+    let r = rig(|c| {
+        c.auth_tokens =
+            cat2_subscriber::Tokens::parse(&cat2_subscriber::Tokens::digest_of("s3cret-token"))
+                .unwrap();
+    });
+    let ask = |auth: Option<(&'static str, String)>, uri: &'static str| {
+        let app = r.app.clone();
+        async move {
+            let mut req = Request::builder().method("GET").uri(uri);
+            if let Some((k, v)) = auth {
+                req = req.header(k, v);
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, body)
+        }
+    };
+    for uri in ["/api/roots", "/files/foo/a.b2nd", "/api/nothing"] {
+        let (status, body) = ask(None, uri).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(&body[..], br#"{"detail":"Unauthorized"}"#);
+    }
+    let wrong = ("authorization", "Bearer s3cret".to_owned());
+    assert_eq!(
+        ask(Some(wrong), "/api/roots").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let bearer = ("authorization", "Bearer s3cret-token".to_owned());
+    assert_eq!(ask(Some(bearer), "/api/roots").await.0, StatusCode::OK);
+    // python-blosc2 sends its auth_token as the Cookie header; Caterva2's cookie name.
+    let cookie = ("cookie", "other=1; c2subauth=s3cret-token".to_owned());
+    assert_eq!(ask(Some(cookie), "/api/roots").await.0, StatusCode::OK);
+}
