@@ -540,3 +540,30 @@ async fn with_tokens_configured_rest_needs_one() {
     let cookie = ("cookie", "other=1; c2subauth=s3cret-token".to_owned());
     assert_eq!(ask(Some(cookie), "/api/roots").await.0, StatusCode::OK);
 }
+
+#[tokio::test(start_paused = true)]
+async fn bad_bytes_are_never_stored_and_asked_again() {
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    // One bad answer: asked again, served right.
+    r.fake.corrupt_next_chunk_requests(1);
+    let (status, values) = rows(&r.app, "0:64").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(values, expected(0, 0, 64));
+    assert_eq!(r.fake.chunk_requests(), 2, "{:?}", r.fake.calls());
+    // Only bad answers: the read fails (503) within its deadline, nothing is cached, and
+    // the next read with an honest publisher is right.
+    let r = rig(|_| {});
+    subscribe(&r).await;
+    r.fake.corrupt_next_chunk_requests(100);
+    let t = tokio::time::Instant::now();
+    let (status, _) = rows(&r.app, "0:64").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(t.elapsed() < TIMEOUT, "{:?}", t.elapsed());
+    let asked = r.fake.chunk_requests();
+    assert_eq!(asked, 3, "three tries: {:?}", r.fake.calls());
+    r.fake.corrupt_next_chunk_requests(0);
+    let (status, values) = rows(&r.app, "0:64").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(values, expected(0, 0, 64));
+}

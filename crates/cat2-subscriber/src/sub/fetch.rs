@@ -235,6 +235,10 @@ impl Drop for Flight {
     }
 }
 
+/// Times a chunk is asked for when the replies fail its checks (bad bytes, wrong length),
+/// before its readers are told.
+const BAD_CHUNK_TRIES: u32 = 3;
+
 /// Fetches `chunks` of `c`: batches of about [`BATCH_BYTES`], several at once, each retried
 /// (on another publisher of the queue group) while time remains.
 async fn fetch(
@@ -298,6 +302,9 @@ async fn fetch_batch(
     let mut backoff = Duration::from_millis(20);
     let mut last_err = ApiError::timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
     let mut done: Vec<Flight> = Vec::new();
+    // Chunks a publisher sent bad bytes for, and how often: each is asked again (the queue
+    // group may hand it to another member) up to BAD_CHUNK_TRIES times, never stored.
+    let mut bad: BTreeMap<u64, u32> = BTreeMap::new();
     // Without a request deadline, the batch may take as long as it keeps progressing.
     let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
     'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
@@ -378,7 +385,15 @@ async fn fetch_batch(
                         }
                         Err(e) => {
                             tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
-                            flight.finish(Err(e.clone()));
+                            sub.metrics.retry("bad_chunk");
+                            let tries = bad.entry(n).or_insert(0);
+                            *tries += 1;
+                            if *tries < BAD_CHUNK_TRIES {
+                                // Asked again with what is still pending.
+                                pending.insert(n, flight);
+                            } else {
+                                flight.finish(Err(e.clone()));
+                            }
                             last_err = e;
                         }
                     }

@@ -61,6 +61,8 @@ struct Inner {
     silent_blocks: usize,
     /// The next this many chunk requests are answered `Busy`.
     busy_chunks: usize,
+    /// The next this many chunk requests are answered with truncated chunks.
+    bad_chunks: usize,
     /// Before each chunk of a stream.
     chunk_delay: Duration,
     versions: u64,
@@ -82,6 +84,7 @@ impl Fake {
                 silent_chunks: 0,
                 silent_blocks: 0,
                 busy_chunks: 0,
+                bad_chunks: 0,
                 chunk_delay: Duration::ZERO,
                 versions: 0,
             }),
@@ -141,6 +144,11 @@ impl Fake {
     /// The next `n` chunk requests are answered `Busy`.
     pub(crate) fn busy_next_chunk_requests(&self, n: usize) {
         self.inner().busy_chunks = n;
+    }
+
+    /// The next `n` chunk requests are answered with every chunk cut in half (bad bytes).
+    pub(crate) fn corrupt_next_chunk_requests(&self, n: usize) {
+        self.inner().bad_chunks = n;
     }
 
     /// Each chunk of a stream comes after `d`.
@@ -319,8 +327,15 @@ impl Upstream for Fake {
             let items = futures::stream::iter([Err(e)]).boxed();
             return futures::future::ready(Ok(items)).boxed();
         }
-        let r = self.stream(req.path.as_str(), &req.etag, req.chunks, |v, n| {
-            v.chunks.get(usize::try_from(n).ok()?).cloned()
+        let bad_now = {
+            let mut inner = self.inner();
+            let b = inner.bad_chunks > 0;
+            inner.bad_chunks = inner.bad_chunks.saturating_sub(1);
+            b
+        };
+        let r = self.stream(req.path.as_str(), &req.etag, req.chunks, move |v, n| {
+            let c = v.chunks.get(usize::try_from(n).ok()?).cloned()?;
+            Some(if bad_now { c.slice(..c.len() / 2) } else { c })
         });
         futures::future::ready(r).boxed()
     }
