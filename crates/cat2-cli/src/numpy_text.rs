@@ -115,14 +115,21 @@ fn half_shortest(x: f64) -> f64 {
     x
 }
 
-/// The bits of a half-precision value given exactly as an f32.
+/// The bits of a half-precision value given exactly as an f32 (decoded from half bits, so
+/// nothing is rounded): the f32's fields moved to the half's.
 fn f32_to_f16_bits(x: f32) -> u16 {
-    // Exact halves only (decoded from half bits): search the representation directly.
-    let sign: u16 = if x.is_sign_negative() { 0x8000 } else { 0 };
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
     let a = x.abs();
-    (0u16..0x7c00)
-        .find(|&b| f16_to_f32(b) == a)
-        .map_or(sign | 0x7c00, |b| sign | b)
+    if a.is_infinite() || a >= 65536.0 {
+        return sign | 0x7c00;
+    }
+    if a < 2f32.powi(-14) {
+        // Subnormal halves: multiples of 2^-24.
+        return sign | (a * 2f32.powi(24)) as u16;
+    }
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    sign | ((exp as u16) << 10) | ((b >> 13) & 0x3ff) as u16
 }
 
 /// Shortest digits that read back as `x` in its own precision.
@@ -636,6 +643,14 @@ mod tests {
 
     fn show(dtype: &str, shape: &[u64], data: &[u8]) -> String {
         array_str(&DType::parse(dtype).unwrap(), shape, data).unwrap()
+    }
+
+    #[test]
+    fn half_bits_round_trip() {
+        for h in (0u16..0x7c00).chain(0x8000..0xfc00) {
+            assert_eq!(f32_to_f16_bits(f16_to_f32(h)), h, "{h:#06x}");
+        }
+        assert_eq!(half_shortest(65504.0), 65500.0);
     }
 
     #[test]
