@@ -75,8 +75,9 @@ pub fn service_error(code: ErrorCode, text: &str) -> async_nats::service::error:
     }
 }
 
-/// The error carried by a service reply, if any (ADR-32 headers).
-fn remote_error(headers: Option<&HeaderMap>) -> Option<ClientError> {
+/// The error carried by a service reply, if any (ADR-32 headers): the decoder of
+/// [`service_error`].
+pub fn remote_error(headers: Option<&HeaderMap>) -> Option<ClientError> {
     let h = headers?;
     let code = h
         .get("Nats-Service-Error-Code")?

@@ -12,7 +12,7 @@ pub mod budget;
 mod client;
 mod config;
 
-pub use client::{ChunkStream, Client, ClientError, Parts, service_error};
+pub use client::{ChunkStream, Client, ClientError, Parts, remote_error, service_error};
 pub use config::{Conf, ConfError, NatsConfig, parse_count, parse_seconds, parse_size};
 
 pub mod service;
