@@ -39,6 +39,17 @@ impl Inner {
     /// `loc` is where libhdf5 says it is now (after the read). A file rewritten in place
     /// fails here even within one tick of its modification time.
     fn verify(&self, n: u64, loc: Option<ffi::ChunkLoc>) -> Result<(), FormatError> {
+        self.verify_read(n, loc, None)
+    }
+
+    /// [`Inner::verify`], with the stored bytes already read (`raw`: digested instead of read
+    /// again).
+    fn verify_read(
+        &self,
+        n: u64,
+        loc: Option<ffi::ChunkLoc>,
+        raw: Option<&[u8]>,
+    ) -> Result<(), FormatError> {
         let Some(was) = self.stored.get().and_then(|s| s.get(n as usize)) else {
             return Ok(());
         };
@@ -49,8 +60,13 @@ impl Inner {
             return Err(changed());
         }
         if let Some(loc) = loc {
-            let at = self.file.chunk_offset(loc.addr);
-            if crate::etag::digest_range(self, at, loc.size)? != was.digest {
+            let digest = match raw {
+                Some(raw) => xxhash_rust::xxh3::xxh3_64(raw),
+                None => {
+                    crate::etag::digest_range(self, self.file.chunk_offset(loc.addr), loc.size)?
+                }
+            };
+            if digest != was.digest {
                 return Err(changed());
             }
         }
@@ -139,20 +155,12 @@ impl Inner {
     /// ([`super::unfilter`]), by libhdf5 otherwise.
     fn chunk_box(&self, n: u64) -> Result<Vec<u8>, FormatError> {
         let (start, count) = self.region(n);
-        let (Some(pipeline), Some(was)) = (
-            self.unfilter,
-            self.stored.get().and_then(|s| s.get(n as usize)).copied(),
-        ) else {
+        let Some(pipeline) = self.unfilter.filter(|_| self.stored.get().is_some()) else {
             return self.read_box(n, &start, &count);
         };
-        let changed = || FormatError::Changed {
-            path: self.file.path().to_owned(),
-        };
         let loc = self.stored_at(n)?;
-        if loc != was.loc {
-            return Err(changed());
-        }
         let Some(loc) = loc else {
+            self.verify(n, None)?;
             let items = count.iter().product::<u64>() as usize;
             return Ok(self.fill.repeat(items));
         };
@@ -166,9 +174,7 @@ impl Inner {
         let mut raw = vec![0u8; loc.size as usize];
         self.file
             .pread(&mut raw, self.file.chunk_offset(loc.addr))?;
-        if xxhash_rust::xxh3::xxh3_64(&raw) != was.digest {
-            return Err(changed());
-        }
+        self.verify_read(n, Some(loc), Some(&raw))?;
         let whole = pipeline
             .decode(&raw, loc.filter_mask, itemsize, full as usize)
             .map_err(|e| self.unreadable(n, e))?;
