@@ -145,17 +145,28 @@ async fn info(
     Path(path): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let c = open(&sub, &path).await?;
+    Ok(Json(info_value(&sub, c).await?.0))
+}
+
+/// The `info` JSON of `c` and how many of its chunks are cached.
+pub(crate) async fn info_value(
+    sub: &Sub,
+    c: Arc<Cached>,
+) -> Result<(serde_json::Value, u64), ApiError> {
     let urlpath = sub.cache_path(&c.root, &c.rel).display().to_string();
     // `cbytes` tells how much is cached: read it from the file (on the blocking pool).
     let blocksize = c.meta.cparams.blocksize;
-    let mut info = tokio::task::spawn_blocking(move || c.file.read().meta().info(&urlpath))
-        .await
-        .map_err(ApiError::internal)?;
+    let (mut info, filled) = tokio::task::spawn_blocking(move || {
+        let f = c.file.read();
+        (f.meta().info(&urlpath), f.filled())
+    })
+    .await
+    .map_err(ApiError::internal)?;
     // Beyond 0.2.0's fields (kept as they were): python-blosc2's `C2Array.blocksize`.
     if let Some(schunk) = info.get_mut("schunk").and_then(|s| s.as_object_mut()) {
         schunk.insert("blocksize".into(), blocksize.into());
     }
-    Ok(Json(info))
+    Ok((info, filled))
 }
 
 /// FastAPI's boolean parsing.
@@ -172,7 +183,7 @@ fn parse_bool(v: &str) -> Result<bool, ApiError> {
 /// Fills every chunk `sel` needs (by the request's `deadline`, or, for whole datasets, for
 /// as long as publishers keep sending), trying the new version once when the dataset changed
 /// meanwhile.
-async fn ensure_sel(
+pub(crate) async fn ensure_sel(
     sub: &Arc<Sub>,
     path: &str,
     c: Arc<Cached>,

@@ -38,6 +38,7 @@ mod state;
 mod sub;
 mod sync;
 mod upstream;
+mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -87,11 +88,16 @@ pub struct Config {
     pub memory_budget: u64,
     /// Tokens REST clients must present (none: no authentication), see [`Tokens`].
     pub auth_tokens: Tokens,
+    /// Bytes of blocks one web view may decode (images and lines are decimated, whole
+    /// blocks skipped, to stay within it; `budget=full` allows 8 times as much).
+    pub web_decode_budget: u64,
 }
 
 impl Config {
     /// Default of [`Config::memory_budget`]: 256 MiB.
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
+    /// Default of [`Config::web_decode_budget`]: 64 MiB.
+    pub const DEFAULT_WEB_DECODE_BUDGET: u64 = 64 << 20;
 }
 
 impl Default for Config {
@@ -108,6 +114,7 @@ impl Default for Config {
             prefetch_chunks: false,
             memory_budget: Self::DEFAULT_MEMORY_BUDGET,
             auth_tokens: Tokens::default(),
+            web_decode_budget: Self::DEFAULT_WEB_DECODE_BUDGET,
         }
     }
 }
@@ -165,9 +172,10 @@ impl Subscriber {
         })
     }
 
-    /// The REST API (Caterva2's routes, `/files`, JSON errors).
+    /// The web client and the REST API (Caterva2's routes, `/files`, JSON errors; unknown
+    /// paths get the API's JSON 404).
     pub fn router(&self) -> axum::Router {
-        api::router(self.sub.clone())
+        web::router(self.sub.clone()).merge(api::router(self.sub.clone()))
     }
 
     /// Learns the broker's roots.

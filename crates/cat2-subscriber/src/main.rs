@@ -46,6 +46,11 @@ struct Args {
     /// (`printf %s TOKEN | sha256sum`) [default: `auth_tokens`, else no authentication].
     #[arg(long, value_parser = cat2_subscriber::Tokens::parse)]
     auth_tokens: Option<cat2_subscriber::Tokens>,
+    /// Block bytes one web-client view may decode, e.g. 64MiB: bigger views are decimated,
+    /// skipping whole blocks, and offer a "full resolution" link (8 times as much)
+    /// [default: `web_decode_budget`, else 64MiB].
+    #[arg(long, value_parser = parse_size)]
+    web_decode_budget: Option<u64>,
 }
 
 /// A request timeout: a number of seconds above 0, at most a day.
@@ -93,6 +98,10 @@ async fn main() -> anyhow::Result<()> {
         auth_tokens: svc
             .value(a.auth_tokens, "auth_tokens", cat2_subscriber::Tokens::parse)?
             .unwrap_or_default(),
+        web_decode_budget: svc
+            .value(a.web_decode_budget, "web_decode_budget", parse_size)?
+            .unwrap_or(defaults.web_decode_budget)
+            .max(1 << 20),
         ..defaults
     };
     let listener = service::bind(&cfg.http).await.map_err(anyhow::Error::msg)?;
