@@ -79,8 +79,8 @@ pub(crate) async fn head_bytes(
 ) -> Result<(Vec<u8>, u64), WebError> {
     let n = c.layout.shape().first().copied().unwrap_or(0);
     let items = (limit / c.layout.itemsize().max(1) as u64).min(n);
-    let sel =
-        Selection::from_ranges(std::iter::once(0..items).collect(), &[n]).map_err(|e| WebError::bad(e.to_string()))?;
+    let sel = Selection::from_ranges(std::iter::once(0..items).collect(), &[n])
+        .map_err(|e| WebError::bad(e.to_string()))?;
     let data = read_boxes(sub, path, c.clone(), vec![sel])
         .await?
         .pop()
