@@ -72,8 +72,10 @@
         img.src = url;
         img.dataset.src = src;
         if (dom.length === 2) {
-          $('#dom-lo').textContent = dom[0];
-          $('#dom-hi').textContent = dom[1];
+          // As the page writes them: whole numbers with a ".0", as NumPy prints floats.
+          const text = (v) => (/^-?\d+$/.test(v) ? v + '.0' : v);
+          $('#dom-lo').textContent = text(dom[0]);
+          $('#dom-hi').textContent = text(dom[1]);
         }
         if (status && last) {
           status.textContent = 'slice ' + (Number(last.value) + 1) + ' of ' + (Number(last.max) + 1);
