@@ -137,6 +137,8 @@ def slider(page, browser):
     expect(page).to_have_url(re.compile(r"i0=1"))
     expect(page.locator("#dom-lo")).to_have_text("20.0")
     expect(page.locator("#slice-status")).to_have_text("slice 2 of 3")
+    expect(page.locator("#slice-text")).to_have_text("[1,:,:]")
+    expect(page.locator("#dl-npy")).to_have_attribute("href", re.compile(r"i0=1.*format=npy"))
     loaded(page)
     after = pixels(page.locator("#view-img"))
     assert near(cell_centre(after, 4, 5, 0, 0), VIRIDIS_0)

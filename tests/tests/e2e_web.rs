@@ -69,17 +69,24 @@ async fn web_client_in_headless_chromium() {
     let pub_metrics = format!("http://{}/metrics", publ.http.clone().unwrap());
     // The broker knows the root once this succeeds; the browser then chooses it itself.
     let http = cat2_e2e::http();
-    cat2_e2e::cluster::wait_until("foo announced", std::time::Duration::from_secs(15), || async {
-        let r = http.get(format!("{base}/api/roots")).send().await.ok()?;
-        let v: serde_json::Value = r.json().await.ok()?;
-        v.get("foo").is_some().then_some(())
-    })
+    cat2_e2e::cluster::wait_until(
+        "foo announced",
+        std::time::Duration::from_secs(15),
+        || async {
+            let r = http.get(format!("{base}/api/roots")).send().await.ok()?;
+            let v: serde_json::Value = r.json().await.ok()?;
+            v.get("foo").is_some().then_some(())
+        },
+    )
     .await;
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-screenshots");
     let out = tokio::task::spawn_blocking(move || {
-        cat2_e2e::python_command("web_browser.py", &[base.as_str(), &pub_metrics, &shots.display().to_string()])
-            .output()
-            .expect("python runs")
+        cat2_e2e::python_command(
+            "web_browser.py",
+            &[base.as_str(), &pub_metrics, &shots.display().to_string()],
+        )
+        .output()
+        .expect("python runs")
     })
     .await
     .unwrap();

@@ -119,6 +119,14 @@ async fn array_view(
         }
     };
     let slice = v.slice_text();
+    // What the displayed axes show in the slice text (`:` or a window), for the script.
+    let parts: Vec<&str> = slice.split(',').collect();
+    let keep: Vec<&str> = v
+        .axes
+        .iter()
+        .filter_map(|&d| parts.get(d).copied())
+        .collect();
+    let keep = keep.join(",");
     let export = |fmt: &str| format!("/web/export/{path}?{}&format={fmt}", v.page_query());
     Ok(html! {
         nav.tabs aria-label="Views" {
@@ -131,11 +139,11 @@ async fn array_view(
         (view)
         section.downloads aria-label="Downloads" {
             a.dl #dl-all href=(format!("/api/fetch/{path}")) download { "Download dataset" }
-            " · slice " code { "[" (slice) "]" } " as "
-            a.dl #dl-npy href=(export("npy")) download { ".npy" } " "
-            a.dl #dl-csv href=(export("csv")) download { ".csv" } " "
-            a.dl #dl-b2nd href=(export("b2nd")) download { ".b2nd" }
-            @if matches!(v.kind, Kind::Image | Kind::Stack) { " " a.dl #dl-png href=(export("png")) download { ".png" } }
+            " · slice " code #slice-text data-keep=(keep) { "[" (slice) "]" } " as "
+            a.dl #dl-npy href=(export("npy")) data-fmt="npy" download { ".npy" } " "
+            a.dl #dl-csv href=(export("csv")) data-fmt="csv" download { ".csv" } " "
+            a.dl #dl-b2nd href=(export("b2nd")) data-fmt="b2nd" download { ".b2nd" }
+            @if matches!(v.kind, Kind::Image | Kind::Stack) { " " a.dl #dl-png href=(export("png")) data-fmt="png" download { ".png" } }
         }
     })
 }

@@ -185,7 +185,9 @@ pub(crate) fn meta_panel(info: &serde_json::Value, filled: (u64, u64)) -> Markup
     let cbytes = s["cbytes"].as_u64().unwrap_or(0);
     rows.push(("nchunks", s["nchunks"].to_string()));
     rows.push(("codec", codec_name(cp["codec"].as_i64().unwrap_or(-1))));
-    rows.push(("clevel", cp["clevel"].to_string()));
+    if let Some(l) = cp.get("clevel").filter(|l| !l.is_null()) {
+        rows.push(("clevel", l.to_string()));
+    }
     rows.push((
         "filters",
         if filters.is_empty() {
@@ -194,7 +196,7 @@ pub(crate) fn meta_panel(info: &serde_json::Value, filled: (u64, u64)) -> Markup
             filters.join(", ")
         },
     ));
-    rows.push(("typesize", s["typesize"].to_string()));
+    rows.push(("typesize", cp["typesize"].to_string()));
     rows.push(("blocksize", size(cp["blocksize"].as_u64().unwrap_or(0))));
     rows.push(("nbytes", size(nbytes)));
     rows.push((

@@ -53,9 +53,26 @@
   let loading = false;
   let again = false;
   const status = $('#slice-status');
+  // The slice downloads follow the view shown.
+  const follow = (qs) => {
+    for (const a of document.querySelectorAll('a.dl[data-fmt]')) {
+      a.href = '/web/export/' + form.dataset.path + '?' + qs + '&format=' + a.dataset.fmt;
+    }
+    const code = $('#slice-text');
+    if (code && img) {
+      const axes = img.dataset.axes.split(',').map(Number);
+      const dims = img.dataset.shape.split(',').map((_, d) => {
+        if (axes.includes(d)) return code.dataset.keep ? code.dataset.keep.split(',')[axes.indexOf(d)] : ':';
+        const n = $('#n' + d, form);
+        return n ? n.value : '0';
+      });
+      code.textContent = '[' + dims.join(',') + ']';
+    }
+  };
   const show = () => {
     const qs = query();
     history.replaceState(null, '', location.pathname + '?' + qs);
+    follow(qs);
     if (!img) return;
     if (loading) { again = true; return; }
     loading = true;
