@@ -1,6 +1,7 @@
 //! Cross-crate tests of cat2 (in `tests/`): a real nats-server, and interop with python-blosc2
 //! driven from the tests. This library holds what those tests share.
 
+pub mod bench;
 pub mod cluster;
 pub mod wrk;
 
