@@ -125,6 +125,15 @@ def heatmap(page):
     assert near(cell_centre(arr, 10, 20, 0, 0), VIRIDIS_0), cell_centre(arr, 10, 20, 0, 0)
     assert near(cell_centre(arr, 10, 20, 9, 19), VIRIDIS_255), cell_centre(arr, 10, 20, 9, 19)
     page.screenshot(path=SHOTS / "image.png", full_page=True)
+    # The value probe: a click on the centre of cell (3, 7).
+    box = img.bounding_box()
+    img.click(position={"x": (7 + 0.5) * box["width"] / 20, "y": (3 + 0.5) * box["height"] / 10})
+    expect(page.locator("#probe")).to_have_text("[3, 7] = 67")
+    # Zoom: rows 2:4 of columns 5:10 is a 2×5 image of those items.
+    page.goto(BASE + "/roots/foo/dir1/ds-2d.b2nd?rows=2:4&cols=5:10")
+    loaded(page)
+    size = page.evaluate("[document.querySelector('#view-img').naturalWidth, document.querySelector('#view-img').naturalHeight]")
+    assert size == [5, 2], size
 
 
 @check("slider by keyboard changes the image and the URL; the URL shows the same pixels")

@@ -11,7 +11,7 @@
 //! alternating, and prints (and writes) one table of medians. It prints; it does not assert.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cat2_e2e::bench::{make_data, median};
