@@ -3,6 +3,8 @@
 //! an image is (its pixels decoded), what a download holds, and that bad input is a 4xx with
 //! a message, never a 500.
 
+// Shared with `core.rs`, which drives all of it; these tests use a part.
+#[allow(dead_code)]
 mod fake;
 
 use std::path::{Path, PathBuf};
