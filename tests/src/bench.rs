@@ -81,3 +81,15 @@ pub fn make_data(dir: &Path) {
     let many: Vec<u8> = (0..10_240_000i64).flat_map(i64::to_le_bytes).collect();
     w("many.b2nd", "<i8", &[10_240_000], &[1024], &[1024], &many);
 }
+
+/// A size field of `/proc/PID/status` (`VmHWM`, `VmRSS`, …) in bytes; 0 when the process is
+/// gone.
+pub fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cat2_e2e::bench::{make_data, median};
+use cat2_e2e::bench::{make_data, median, proc_status_bytes};
 use cat2_e2e::cluster::{Cluster, subscribe};
 
 #[derive(clap::Parser)]
@@ -55,13 +55,13 @@ async fn img(http: &reqwest::Client, base: &str, q: &str) -> Got {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+/// Planes `3 + 40 i` for `i < reps` (each in its own block, mostly in other chunks).
+async fn planes(http: &reqwest::Client, base: &str, reps: usize) -> Vec<Got> {
+    let mut v = Vec::with_capacity(reps);
+    for i in 0..reps {
+        v.push(img(http, base, &format!("idx={}", 3 + 40 * i)).await);
+    }
+    v
 }
 
 #[tokio::main]
@@ -86,13 +86,7 @@ async fn main() {
 
     // Cold planes: each in a block not fetched before (planes 40 apart: other blocks, and
     // mostly other chunks).
-    let cold: Vec<Got> = {
-        let mut v = Vec::new();
-        for i in 0..reps {
-            v.push(img(&http, &base, &format!("idx={}", 3 + 40 * i)).await);
-        }
-        v
-    };
+    let cold = planes(&http, &base, reps).await;
     let ms = |v: &[Got]| median(v.iter().map(|g| g.secs).collect()) * 1e3;
     rows.push((
         "plane `i,:,:` cold: time (ms)".into(),
@@ -105,13 +99,7 @@ async fn main() {
         "~1 MiB",
     ));
     // The same image again: the render cache.
-    let again: Vec<Got> = {
-        let mut v = Vec::new();
-        for i in 0..reps {
-            v.push(img(&http, &base, &format!("idx={}", 3 + 40 * i)).await);
-        }
-        v
-    };
+    let again = planes(&http, &base, reps).await;
     rows.push((
         "same plane again (render cache): time (ms)".into(),
         format!("{:.2}", ms(&again)),
@@ -127,7 +115,7 @@ async fn main() {
     assert_eq!(r.status(), 200);
     let _ = r.bytes().await.unwrap();
     eprintln!("cube cached in {:.2} s", t.elapsed().as_secs_f64());
-    let before = rss_kib(pid);
+    let before = proc_status_bytes(pid, "VmRSS");
     let mut steps = Vec::new();
     let mut peak = before;
     for i in 0..384u64 {
@@ -136,7 +124,7 @@ async fn main() {
             continue;
         }
         steps.push(img(&http, &base, &format!("idx={i}")).await);
-        peak = peak.max(rss_kib(pid));
+        peak = peak.max(proc_status_bytes(pid, "VmRSS"));
     }
     rows.push((
         "warm slider step (plane cached, rendered afresh): time (ms), median of 374".into(),
@@ -152,7 +140,7 @@ async fn main() {
     ));
     rows.push((
         "subscriber RSS growth scrubbing 0..383 (MiB)".into(),
-        format!("{:.1}", peak.saturating_sub(before) as f64 / 1024.0),
+        format!("{:.1}", peak.saturating_sub(before) as f64 / 1048576.0),
         "≤ 64 MiB",
     ));
     // Side views: over the budget at full resolution, so decimated with whole blocks skipped.

@@ -92,13 +92,10 @@ fn proc_cpu_rss(pid: u32) -> (f64, u64) {
             .get(12)
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    (ticks / 100.0, hwm * 1024)
+    (
+        ticks / 100.0,
+        cat2_e2e::bench::proc_status_bytes(pid, "VmHWM"),
+    )
 }
 
 struct Reference {

@@ -236,13 +236,7 @@ async fn subscribe(http: &reqwest::Client, base: &str, root: &str) {
 
 /// The peak resident set (VmHWM) of a process, in bytes (0 when it is gone).
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
+    cat2_e2e::bench::proc_status_bytes(pid, "VmHWM")
 }
 
 struct Reference {
