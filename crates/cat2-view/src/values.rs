@@ -174,30 +174,33 @@ pub fn float_text(v: f64) -> String {
     }
 }
 
+/// The text of each field of one structured item (sub-arrays as `[a, b, …]`).
+pub fn field_cells(fields: &[cat2_array::Field], item: &[u8]) -> Vec<String> {
+    let mut at = 0usize;
+    let mut parts = Vec::with_capacity(fields.len());
+    for f in fields {
+        let n: usize = f.shape.iter().map(|&d| d as usize).product();
+        let size = f.dtype.itemsize();
+        let end = at.saturating_add(size.saturating_mul(n)).min(item.len());
+        let bytes = item.get(at..end).unwrap_or(&[]);
+        parts.push(if f.shape.is_empty() {
+            cell(&f.dtype, bytes)
+        } else {
+            let items: Vec<String> = bytes
+                .chunks(size.max(1))
+                .map(|i| cell(&f.dtype, i))
+                .collect();
+            format!("[{}]", items.join(", "))
+        });
+        at = end;
+    }
+    parts
+}
+
 /// The text of one item of `dtype` in a table cell.
 pub fn cell(dtype: &DType, item: &[u8]) -> String {
     match dtype {
-        DType::Struct(fields) => {
-            let mut at = 0usize;
-            let mut parts = Vec::with_capacity(fields.len());
-            for f in fields {
-                let n: usize = f.shape.iter().map(|&d| d as usize).product();
-                let size = f.dtype.itemsize();
-                let end = at.saturating_add(size.saturating_mul(n)).min(item.len());
-                let bytes = item.get(at..end).unwrap_or(&[]);
-                parts.push(if f.shape.is_empty() {
-                    cell(&f.dtype, bytes)
-                } else {
-                    let items: Vec<String> = bytes
-                        .chunks(size.max(1))
-                        .map(|i| cell(&f.dtype, i))
-                        .collect();
-                    format!("[{}]", items.join(", "))
-                });
-                at = end;
-            }
-            format!("({})", parts.join(", "))
-        }
+        DType::Struct(fields) => format!("({})", field_cells(fields, item).join(", ")),
         DType::Scalar {
             order,
             kind,

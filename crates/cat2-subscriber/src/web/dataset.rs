@@ -351,10 +351,8 @@ fn table_view(v: &View, t: Result<render::Table, WebError>) -> Markup {
                         thead { tr aria-rowindex="1" {
                             th scope="col" aria-colindex="1" { "index" }
                             @if t.cols.is_empty() { th scope="col" aria-colindex="2" { "value" } }
-                            @for (j, h) in t.cols.iter().enumerate() {
-                                // Column numbers when indices, field positions otherwise.
-                                @let at = h.parse::<u64>().map_or(j as u64, |n| n);
-                                th scope="col" aria-colindex=(at + 2) { (h) }
+                            @for c in &t.cols {
+                                th scope="col" aria-colindex=(c.at + 2) { (c.label) }
                             }
                         } }
                         tbody {
@@ -363,7 +361,7 @@ fn table_view(v: &View, t: Result<render::Table, WebError>) -> Markup {
                                 tr aria-rowindex=(r + 2) {
                                     th scope="row" aria-colindex="1" { (r) }
                                     @for (j, cell) in row.iter().enumerate() {
-                                        @let col = t.cols.get(j).and_then(|h| h.parse::<u64>().ok()).unwrap_or(j as u64);
+                                        @let col = t.cols.get(j).map_or(j as u64, |c| c.at);
                                         td aria-colindex=(col + 2) data-index=(format!("{r},{col}")) { (cell) }
                                     }
                                 }

@@ -220,11 +220,18 @@ pub(crate) async fn line(
     Ok((svg, p.decoded))
 }
 
-/// A table window: row and column indices and the cell texts (row-major).
+/// A table column: its position (an index along the column axis, or a field's number) and
+/// its header.
+pub(crate) struct Col {
+    pub(crate) at: u64,
+    pub(crate) label: String,
+}
+
+/// A table window: row indices, columns and the cell texts (row-major).
 pub(crate) struct Table {
     pub(crate) rows: Vec<u64>,
-    /// Column headers: indices, or field names of a structured 1-d array.
-    pub(crate) cols: Vec<String>,
+    /// None for a 1-d array of scalars (one value column).
+    pub(crate) cols: Vec<Col>,
     pub(crate) cells: Vec<Vec<String>>,
 }
 
@@ -239,12 +246,19 @@ pub(crate) async fn table(
     let shape = c.layout.shape().to_vec();
     let mut ranges: Vec<std::ops::Range<u64>> = v.idx.iter().map(|&i| i..i + 1).collect();
     let rows: Vec<u64> = v.rows.clone().collect();
-    let mut cols: Vec<String> = Vec::new();
+    let mut cols: Vec<Col> = Vec::new();
     match v.axes.as_slice() {
         [r, cc] => {
             ranges[*r] = v.rows.clone();
             ranges[*cc] = v.cols.clone();
-            cols = v.cols.clone().map(|j| j.to_string()).collect();
+            cols = v
+                .cols
+                .clone()
+                .map(|j| Col {
+                    at: j,
+                    label: j.to_string(),
+                })
+                .collect();
         }
         [r] => ranges[*r] = v.rows.clone(),
         _ => {}
@@ -280,26 +294,16 @@ pub(crate) async fn table(
     let mut cells = Vec::with_capacity(nr as usize);
     match (&dt, v.axes.len()) {
         (DType::Struct(fields), 1) => {
-            cols = fields.iter().map(|f| f.name.clone()).collect();
+            cols = fields
+                .iter()
+                .enumerate()
+                .map(|(j, f)| Col {
+                    at: j as u64,
+                    label: f.name.clone(),
+                })
+                .collect();
             for i in 0..nr {
-                let it = item(i, 0);
-                let mut at = 0usize;
-                let mut row = Vec::new();
-                for f in fields {
-                    let n: usize = f.shape.iter().map(|&d| d as usize).product();
-                    let end = (at + f.dtype.itemsize() * n).min(it.len());
-                    let fdt = if f.shape.is_empty() {
-                        f.dtype.clone()
-                    } else {
-                        DType::Struct(vec![f.clone()])
-                    };
-                    row.push(cat2_view::values::cell(
-                        &fdt,
-                        it.get(at..end).unwrap_or(&[]),
-                    ));
-                    at = end;
-                }
-                cells.push(row);
+                cells.push(cat2_view::values::field_cells(fields, item(i, 0)));
             }
         }
         (_, 0) => cells.push(vec![cat2_view::values::cell(&dt, item(0, 0))]),
