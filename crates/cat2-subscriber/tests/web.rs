@@ -97,7 +97,7 @@ async fn page(app: &Router, uri: &str) -> String {
     text
 }
 
-/// Learns the root from the (fake) broker, as `run` does at start.
+/// A rig whose subscriber follows the root (its first request learns it from the fake broker).
 async fn ready() -> Rig {
     let r = rig();
     let req = Request::builder()
@@ -105,11 +105,10 @@ async fn ready() -> Rig {
         .uri(format!("/api/subscribe/{ROOT}"))
         .body(Body::empty())
         .unwrap();
-    let (status, _, _) = {
-        let resp = r.app.clone().oneshot(req).await.unwrap();
-        (resp.status(), (), ())
-    };
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        r.app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
     r
 }
 
@@ -125,14 +124,7 @@ fn rgba(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
 
 #[tokio::test]
 async fn home_lists_roots_and_searches_full_paths() {
-    let r = rig();
-    // The root is learnt from the broker when listed: the fake is the broker too.
-    let req = Request::builder()
-        .method("POST")
-        .uri(format!("/api/subscribe/{ROOT}"))
-        .body(Body::empty())
-        .unwrap();
-    r.app.clone().oneshot(req).await.unwrap();
+    let r = ready().await;
     let home = page(&r.app, "/").await;
     assert!(home.contains(r#"name="roots" value="foo""#), "{home}");
     let all = page(&r.app, "/?roots=foo").await;
