@@ -170,7 +170,7 @@ pub(crate) async fn info_value(
 }
 
 /// FastAPI's boolean parsing.
-fn parse_bool(v: &str) -> Result<bool, ApiError> {
+pub(crate) fn parse_bool(v: &str) -> Result<bool, ApiError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
         "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),

@@ -16,6 +16,7 @@
 //!   plugin's 0.2.0 URLs; `markup`: the page frame, metadata panel, plain-file previews.
 
 mod dataset;
+mod h5grove;
 mod markup;
 mod pages;
 mod query;
@@ -67,6 +68,7 @@ pub(crate) fn router(sub: Arc<Sub>) -> Router {
         )
         .route("/plugins/tomography/image/{*path}", get(routes::tomo_image))
         .route("/static/{file}", get(markup::asset))
+        .merge(h5grove::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(sub.cfg.auth_tokens.clone()),
             crate::auth::require,
