@@ -84,6 +84,13 @@ impl Limits {
         }
         lease
     }
+
+    /// Room for `bytes` if it is free now (`None` otherwise, not counted as refused): for a
+    /// read ahead, which must never wait for room that only its own request's unsent replies
+    /// would free.
+    pub(crate) async fn room_now(&self, bytes: u64) -> Option<Lease> {
+        self.room.lease(bytes, Duration::ZERO).await
+    }
 }
 
 #[cfg(test)]
@@ -132,5 +139,17 @@ mod tests {
         assert_eq!(t.elapsed(), ROOM_WAIT);
         drop(a);
         assert!(l.room(8 << 10).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn room_now_never_waits_nor_counts_as_refused() {
+        let l = Limits::new(4, 8 << 10, Duration::ZERO);
+        let a = l.room_now(8 << 10).await.unwrap();
+        let t = tokio::time::Instant::now();
+        assert!(l.room_now(1).await.is_none());
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        assert_eq!(l.refused.get(), 0);
+        drop(a);
+        assert!(l.room_now(8 << 10).await.is_some());
     }
 }

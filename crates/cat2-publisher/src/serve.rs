@@ -279,15 +279,36 @@ async fn stream(
     let started = std::time::Instant::now();
     let mut read_time = std::time::Duration::ZERO;
     let items = Arc::new(items);
-    for (i, &n) in ids.iter().enumerate() {
-        // Room first: a reply NATS is slow to send holds its bytes, and the next read waits.
-        let Ok(room) = limits.room(most).await else {
-            return respond(&req, Err(busy("replies not sent yet fill the send buffer"))).await;
-        };
+    let read_one = |n: u64, room: Lease| {
         let (ds, it, pool) = (entry.ds.clone(), items.clone(), pool.clone());
+        tokio::task::spawn_blocking(move || it.read(&ds, n, &pool, room))
+    };
+    // The next item's read, started while this one is being sent.
+    let mut ahead = None;
+    for (i, &n) in ids.iter().enumerate() {
+        let reading = match ahead.take() {
+            Some(reading) => reading,
+            None => {
+                // Room first: a reply NATS is slow to send holds its bytes, and the next read
+                // waits.
+                let Ok(room) = limits.room(most).await else {
+                    return respond(&req, Err(busy("replies not sent yet fill the send buffer")))
+                        .await;
+                };
+                read_one(n, room)
+            }
+        };
         let t = std::time::Instant::now();
-        let read = tokio::task::spawn_blocking(move || it.read(&ds, n, &pool, room)).await;
+        let read = reading.await;
         read_time += t.elapsed();
+        // Reading the next item overlaps sending this one (the file or the codec, and the
+        // socket, each busy at once), when there is room for it now; dropped unawaited on
+        // an early return, its read finishes and gives its room back.
+        if let Some(&next) = ids.get(i + 1)
+            && let Some(room) = limits.room_now(most).await
+        {
+            ahead = Some(read_one(next, room));
+        }
         let raw = match read {
             Ok(Ok(Some(raw))) => raw,
             Ok(Ok(None)) => {
