@@ -309,6 +309,12 @@ impl Dataset {
         }
     }
 
+    /// Whether chunks are made by another container's reader ([`Dataset::from_source`]), not
+    /// read from a Blosc2 or plain file.
+    pub(crate) fn is_external(&self) -> bool {
+        matches!(self.source, Source::External(_))
+    }
+
     /// Whether chunk `nchunk` is the special UNINIT value (not yet filled, spec §1.5).
     ///
     /// # Errors

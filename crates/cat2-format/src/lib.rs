@@ -24,6 +24,7 @@ mod blocks;
 mod cache;
 pub mod chunk;
 mod dataset;
+pub mod digest;
 pub mod embedded;
 pub mod encode;
 mod error;

@@ -100,6 +100,73 @@ pub struct Info {
     pub etag: String,
     /// The metadata, or `None` when the asker's etag is current.
     pub meta: Option<Meta>,
+    /// Digests of the chunks (and blocks) as the publisher serves them, sent with `meta`;
+    /// `None` from publishers that cannot digest this dataset (or predate digests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<Digests>,
+}
+
+/// The digest algorithm of [`Digests`]: BLAKE3, its first [`DIGEST_LEN`] bytes.
+pub const DIGEST_ALGO: &str = "blake3-128";
+/// Bytes per digest.
+pub const DIGEST_LEN: usize = 16;
+/// A digest that no bytes match: the publisher could not read that chunk or block (or its
+/// blocks do not decode alone), so whatever a reply holds for it is refused.
+pub const NO_DIGEST: [u8; DIGEST_LEN] = [0xff; DIGEST_LEN];
+
+/// What a subscriber checks every chunk and block reply against before it stores or serves
+/// it: computed by the publisher from its source when it opened this version, so a member of
+/// the queue group that answers with other bytes (a rogue, a broken replica, a relay serving
+/// another version) is caught and asked again elsewhere. Each digest is
+/// [`DIGEST_ALGO`] of the reply's bytes exactly as served (the chunk as stored; a block as the
+/// one-block chunk a blocks request returns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digests {
+    /// [`DIGEST_ALGO`]; anything else is not checked (and the dataset treated as without).
+    pub algo: String,
+    /// [`DIGEST_LEN`] bytes per chunk, in chunk order.
+    #[serde(with = "serde_bytes")]
+    pub chunks: Vec<u8>,
+    /// [`DIGEST_LEN`] bytes per block, chunk after chunk (`blocks_per_chunk` each); empty
+    /// when there are too many to send (small reads then fetch whole chunks).
+    #[serde(with = "serde_bytes", default)]
+    pub blocks: Vec<u8>,
+}
+
+impl Digests {
+    /// Whether the lengths fit a dataset of `nchunks` chunks of `blocks_per_chunk` blocks
+    /// (checked before any digest is used: they came over the bus).
+    pub fn fits(&self, nchunks: u64, blocks_per_chunk: u64) -> bool {
+        let want = |n: u64| n.checked_mul(DIGEST_LEN as u64);
+        self.algo == DIGEST_ALGO
+            && want(nchunks) == Some(self.chunks.len() as u64)
+            && (self.blocks.is_empty()
+                || nchunks
+                    .checked_mul(blocks_per_chunk)
+                    .and_then(want)
+                    .is_some_and(|w| w == self.blocks.len() as u64))
+    }
+
+    /// Chunk `n`'s digest (`None` past the end).
+    pub fn chunk(&self, n: u64) -> Option<&[u8]> {
+        digest_at(&self.chunks, n)
+    }
+
+    /// Block `b` of chunk `n` (`None` when block digests were not sent, or past the end).
+    pub fn block(&self, n: u64, b: u64, blocks_per_chunk: u64) -> Option<&[u8]> {
+        if b >= blocks_per_chunk {
+            return None;
+        }
+        digest_at(
+            &self.blocks,
+            n.checked_mul(blocks_per_chunk)?.checked_add(b)?,
+        )
+    }
+}
+
+fn digest_at(all: &[u8], i: u64) -> Option<&[u8]> {
+    let at = usize::try_from(i).ok()?.checked_mul(DIGEST_LEN)?;
+    all.get(at..at.checked_add(DIGEST_LEN)?)
 }
 
 /// Asks for raw chunks of a dataset at a given etag.
@@ -216,6 +283,46 @@ mod tests {
         assert_eq!(decode::<Change>("change", &old).unwrap().seq, 0);
         assert!(decode::<Register>("register", b"\xc1").is_err());
         assert!(decode::<Register>("register", &encode(&e)).is_err());
+    }
+
+    #[test]
+    fn digests_travel_in_info_and_are_checked_for_fit() {
+        let d = Digests {
+            algo: DIGEST_ALGO.into(),
+            chunks: (0..32).collect(),
+            blocks: (0..64).collect(),
+        };
+        let info = Info {
+            etag: "e".into(),
+            meta: None,
+            digests: Some(d.clone()),
+        };
+        assert_eq!(decode::<Info>("info", &encode(&info)).unwrap(), info);
+        // Two chunks of two blocks.
+        assert!(d.fits(2, 2));
+        assert!(!d.fits(3, 2) && !d.fits(2, 3));
+        assert!(!d.fits(u64::MAX, 2), "no overflow on forged sizes");
+        assert_eq!(d.chunk(1), Some(&d.chunks[16..32]));
+        assert_eq!(d.chunk(2), None);
+        assert_eq!(d.block(1, 1, 2), Some(&d.blocks[48..64]));
+        assert_eq!(d.block(0, 2, 2), None);
+        assert!(d.block(u64::MAX, 1, 2).is_none());
+        let other = Digests {
+            algo: "md5".into(),
+            ..d
+        };
+        assert!(!other.fits(2, 2));
+        // An info from a publisher before digests still decodes.
+        #[derive(Serialize)]
+        struct Old<'a> {
+            etag: &'a str,
+            meta: Option<()>,
+        }
+        let old = encode(&Old {
+            etag: "e",
+            meta: None,
+        });
+        assert_eq!(decode::<Info>("info", &old).unwrap().digests, None);
     }
 
     /// What a rogue client might send: the same fields, names no one may use.

@@ -79,6 +79,8 @@ impl H5Watch {
                         let entry = Entry {
                             etag: d.etag,
                             ds: Arc::new(d.dataset),
+                            // Chunks are made when asked for: nothing to digest at open.
+                            digests: None,
                         };
                         (d.path, Arc::new(entry))
                     })

@@ -54,9 +54,12 @@ pub(crate) async fn info(req: Request, datasets: &Datasets) {
         Ok(r) => lookup(datasets, &r.path).map(|entry| {
             let fresh = r.if_none_match.as_deref() == Some(entry.etag.as_str());
             let meta = (!fresh).then(|| entry.ds.meta().clone());
+            // The digests go with the metadata: a cache is made from both.
+            let digests = if fresh { None } else { entry.digests.clone() };
             cat2_proto::encode(&Info {
                 etag: entry.etag.clone(),
                 meta,
+                digests,
             })
             .into()
         }),

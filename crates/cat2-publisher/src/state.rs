@@ -16,6 +16,9 @@ pub(crate) struct Entry {
     pub(crate) etag: String,
     /// Open once; `Dataset` reads with positioned I/O, so requests share it.
     pub(crate) ds: Arc<Dataset>,
+    /// What subscribers check this version's replies against (`None`: made on the fly, or
+    /// too many chunks to send).
+    pub(crate) digests: Option<cat2_proto::msg::Digests>,
 }
 
 /// The root's datasets. The lock is a `std` one: held only to look up or swap entries,
@@ -108,14 +111,16 @@ pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> 
         if current.get(rel) == Some(etag) || failed.0.get(rel) == Some(etag) {
             continue;
         }
-        match Dataset::open(path) {
-            Ok(ds) => {
+        // Digested once per version, before it is listed: every reply for it can be checked.
+        match Dataset::open(path).and_then(|ds| ds.digests().map(|d| (ds, d))) {
+            Ok((ds, digests)) => {
                 failed.0.remove(rel);
                 opened.push((
                     rel.clone(),
                     Arc::new(Entry {
                         etag: etag.clone(),
                         ds: Arc::new(ds),
+                        digests,
                     }),
                 ));
                 changes.extend(change(rel, Some(etag.clone())));

@@ -6,6 +6,8 @@ use cat2_array::ChunkLayout;
 use cat2_format::{CacheFile, Kind, SharedCache};
 use cat2_proto::{DatasetPath, Meta, RootName};
 
+use crate::digests::Checked;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A cache file instance. Several may exist for one dataset (an old version still being
@@ -25,6 +27,8 @@ pub(crate) struct Cached {
     /// The file, its locking inside (every call blocks: blocking pool only, but for
     /// [`SharedCache::try_read`]).
     pub(crate) file: SharedCache,
+    /// What replies for this version are checked against (`None`: its publisher sent none).
+    pub(crate) digests: Option<Checked>,
 }
 
 impl Cached {
@@ -34,6 +38,7 @@ impl Cached {
         etag: &str,
         kind: Kind,
         file: CacheFile,
+        digests: Option<Checked>,
     ) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -44,6 +49,7 @@ impl Cached {
             meta: file.meta().clone(),
             layout: file.layout().clone(),
             file: SharedCache::new(file),
+            digests,
         }
     }
 }

@@ -28,6 +28,7 @@ mod blocks;
 mod c2array;
 mod cached;
 mod caches;
+mod digests;
 mod error;
 mod files;
 mod interest;

@@ -168,6 +168,10 @@ impl Sub {
         blocks: Vec<u64>,
         deadline: Instant,
     ) -> (u64, Option<Vec<(u64, Arc<Vec<u8>>)>>) {
+        if c.digests.as_ref().is_some_and(|d| !d.has_blocks()) {
+            // Blocks that cannot be checked are not asked for: the chunk is.
+            return (n, None);
+        }
         let req = BlocksRequest {
             path: c.rel.clone(),
             etag: c.etag.clone(),
@@ -194,14 +198,25 @@ impl Sub {
         let Some(raw) = raw else {
             return (n, None);
         };
-        let (layout, meta) = (c.layout.clone(), c.meta.clone());
+        let cc = c.clone();
+        let forged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = forged.clone();
         let decoded = tokio::task::spawn_blocking(move || {
-            let bb = layout.block_bytes();
-            let total = usize::try_from(meta.chunk_nbytes(n).ok()?).ok()?;
+            let bb = cc.layout.block_bytes();
+            let total = usize::try_from(cc.meta.chunk_nbytes(n).ok()?).ok()?;
             raw.into_iter()
                 .map(|(b, bytes)| {
                     let start = usize::try_from(b).ok()?.checked_mul(bb)?;
                     let len = bb.min(total.checked_sub(start)?);
+                    // Checked before it is decoded, kept or served; a block that fails is
+                    // never used (the whole chunk, itself checked, is fetched instead).
+                    if let Some(d) = &cc.digests
+                        && !d.block_ok(n, b, &bytes)
+                    {
+                        tracing::warn!(root = %cc.root, path = %cc.rel, chunk = n, block = b, "a block reply failed its digest: dropped");
+                        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return None;
+                    }
                     let data = cat2_format::decode_one_block(&bytes.concat(), len).ok()?;
                     Some((b, Arc::new(data)))
                 })
@@ -210,6 +225,9 @@ impl Sub {
         .await
         .ok()
         .flatten();
+        if forged.load(std::sync::atomic::Ordering::Relaxed) {
+            self.metrics.retry("block_digest");
+        }
         if decoded.is_none() {
             tracing::debug!(root = %c.root, path = %c.rel, chunk = n, "blocks unusable, waiting for the chunk");
         }

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use cat2_format::{CacheFile, Kind, kind_of};
+use cat2_proto::msg::Digests;
 use cat2_proto::{DatasetPath, Meta, RootName};
 
 use crate::blocks::BlockCache;
@@ -202,11 +203,23 @@ impl Sub {
         }
         let path = self.cache_path(root, rel);
         let kind = kind_of(std::path::Path::new(rel.as_str()));
-        let opened = tokio::task::spawn_blocking(move || CacheFile::open(&path, kind))
-            .await
-            .map_err(blocking_err)?;
+        let dpath = crate::digests::path(&self.cfg.statedir, root, rel);
+        let tag = etag.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            CacheFile::open(&path, kind).map(|file| {
+                let digests = crate::digests::load(&dpath, &tag, file.meta());
+                (file, digests)
+            })
+        })
+        .await
+        .map_err(blocking_err)?;
         let e = match opened {
-            Ok(file) => return Ok(self.insert(root, rel, &etag, kind, file)),
+            Ok((file, digests)) => {
+                if digests.is_none() {
+                    tracing::info!(root = %root, path = %rel, "no digests kept for this cache: chunks fetched into it are not checked");
+                }
+                return Ok(self.insert(root, rel, &etag, kind, file, digests));
+            }
             Err(e) => e,
         };
         tracing::warn!(root = %root, path = %rel, error = %e, "cache file unusable, recreating it");
@@ -223,7 +236,7 @@ impl Sub {
             return Ok(c);
         }
         self.state_etag(root, rel)?;
-        self.create(root, rel, &info.etag, meta).await
+        self.create(root, rel, &info.etag, meta, info.digests).await
     }
 
     fn insert(
@@ -233,21 +246,24 @@ impl Sub {
         etag: &str,
         kind: Kind,
         file: CacheFile,
+        digests: Option<crate::digests::Checked>,
     ) -> Arc<Cached> {
         self.caches
-            .insert(Arc::new(Cached::new(root, rel, etag, kind, file)))
+            .insert(Arc::new(Cached::new(root, rel, etag, kind, file, digests)))
     }
 
-    /// Creates (or replaces) the cache of `root/rel` for version `etag` with `meta`.
+    /// Creates (or replaces) the cache of `root/rel` for version `etag` with `meta` and the
+    /// `digests` its replies are checked against.
     pub(crate) async fn install(
         &self,
         root: &RootName,
         rel: &DatasetPath,
         etag: &str,
         meta: Meta,
+        digests: Option<Digests>,
     ) -> Result<Arc<Cached>, ApiError> {
         let _gate = self.caches.gate(root, rel.as_str()).await;
-        self.create(root, rel, etag, meta).await
+        self.create(root, rel, etag, meta, digests).await
     }
 
     async fn create(
@@ -256,7 +272,21 @@ impl Sub {
         rel: &DatasetPath,
         etag: &str,
         meta: Meta,
+        digests: Option<Digests>,
     ) -> Result<Arc<Cached>, ApiError> {
+        // Digests that do not fit the metadata are refused with it: both came in one reply.
+        let checked = match digests {
+            Some(d) => Some(crate::digests::Checked::new(d, &meta).ok_or_else(|| {
+                ApiError::unavailable(format!(
+                    "publisher sent digests that do not fit {root}/{rel}"
+                ))
+            })?),
+            None => {
+                tracing::info!(root = %root, path = %rel, "publisher sends no digests: chunks of this version are not checked");
+                None
+            }
+        };
+        let dpath = crate::digests::path(&self.cfg.statedir, root, rel);
         let path = self.cache_path(root, rel);
         let kind = kind_of(std::path::Path::new(rel.as_str()));
         if meta.kind != kind {
@@ -265,18 +295,24 @@ impl Sub {
                 meta.kind
             )));
         }
-        let file = tokio::task::spawn_blocking(move || {
+        let tag = etag.to_owned();
+        let (file, checked) = tokio::task::spawn_blocking(move || {
+            // The digests first: a cache file is never without the digests of its version
+            // (after a crash between the two, the next open finds another version's, or
+            // none, and the cache is checked no more than one made before digests).
+            crate::digests::save(&dpath, &tag, checked.as_ref().map(|c| c.digests()))
+                .map_err(cat2_format::FormatError::from_io(&dpath))?;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(cat2_format::FormatError::from_io(dir))?;
             }
-            CacheFile::create(&path, &meta)
+            CacheFile::create(&path, &meta).map(|f| (f, checked))
         })
         .await
         .map_err(blocking_err)?
         .map_err(|e| {
             ApiError::unavailable(format!("unusable metadata for {root}/{rel}: {e}")).caused_by(e)
         })?;
-        let c = self.insert(root, rel, etag, kind, file);
+        let c = self.insert(root, rel, etag, kind, file, checked);
         if let Some(r) = self.state().roots.get_mut(root.as_str()) {
             r.datasets.insert(rel.to_string(), etag.to_owned());
         }
@@ -290,6 +326,7 @@ impl Sub {
         self.caches.remove(root, rel);
         if let Ok(p) = DatasetPath::new(rel) {
             let _ = std::fs::remove_file(self.cache_path(root, &p));
+            let _ = std::fs::remove_file(crate::digests::path(&self.cfg.statedir, root, &p));
         }
         if let Some(r) = self.state().roots.get_mut(root.as_str()) {
             r.datasets.remove(rel);

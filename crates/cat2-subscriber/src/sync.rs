@@ -143,7 +143,9 @@ impl Sub {
                     if have.is_some() {
                         tracing::info!(root = %root, path = %rel, etag = %info.etag, "dataset changed, cache reset");
                     }
-                    self.install(root, rel, &info.etag, meta).await.map(drop)
+                    self.install(root, rel, &info.etag, meta, info.digests)
+                        .await
+                        .map(drop)
                 }
             },
             Err(e) if e.code() == cat2_proto::ErrorCode::NotFound => {

@@ -7,6 +7,7 @@
 //! publisher asked again, a publisher lost, a change during a fetch, missed changes caught up
 //! from the publisher's state, the memory budget.
 
+#[allow(dead_code)] // each test file uses its own part of the fake
 mod fake;
 
 use std::path::Path;

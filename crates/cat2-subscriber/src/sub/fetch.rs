@@ -267,19 +267,40 @@ async fn fetch(
     results.into_iter().collect()
 }
 
-/// Verifies a chunk (its structure, outside the lock), then stores it part by part, as it
-/// arrived (neither joined in memory nor holding off readers).
-async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(), ApiError> {
+/// Why a chunk reply was not stored.
+enum Rejected {
+    /// Well formed, but not the bytes its publisher digested: another member of the queue
+    /// group sent them. Asked again while time remains, however often.
+    Digest(ApiError),
+    /// Malformed, or the cache failed.
+    Other(ApiError),
+}
+
+/// Verifies a chunk (its structure and its digest, outside the lock), then stores it part by
+/// part, as it arrived (neither joined in memory nor holding off readers).
+async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(), Rejected> {
     let cc = c.clone();
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&bytes::Bytes> = parts.iter().collect();
         let checked = CacheFile::verify_parts(&cc.meta, n, &refs).map_err(|e| {
-            ApiError::unavailable(format!("publisher sent a bad chunk {n}: {e}")).caused_by(e)
+            Rejected::Other(
+                ApiError::unavailable(format!("publisher sent a bad chunk {n}: {e}")).caused_by(e),
+            )
         })?;
-        Ok(cc.file.store(&checked)?)
+        if let Some(d) = &cc.digests
+            && !d.chunk_ok(n, &refs)
+        {
+            return Err(Rejected::Digest(ApiError::unavailable(format!(
+                "chunk {n} of {}/{}: every reply failed its digest",
+                cc.root, cc.rel
+            ))));
+        }
+        cc.file
+            .store(&checked)
+            .map_err(|e| Rejected::Other(e.into()))
     })
     .await
-    .map_err(blocking_err)?
+    .map_err(|e| Rejected::Other(blocking_err(e)))?
 }
 
 async fn flush(c: &Arc<Cached>) -> Result<(), ApiError> {
@@ -307,6 +328,9 @@ async fn fetch_batch(
     let mut bad: BTreeMap<u64, u32> = BTreeMap::new();
     // Without a request deadline, the batch may take as long as it keeps progressing.
     let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
+    // Replies failing their digests are no progress: while only such come, the stall
+    // deadline stays where it is (a rogue answering every request cannot hold a download).
+    let mut forged_since_progress = false;
     'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
         // One request slot, and room for the batch's bytes (a batch bigger than the whole
         // buffer takes all of it).
@@ -324,7 +348,7 @@ async fn fetch_batch(
             None => Some(permits.await),
         };
         let Some(Ok(_permit)) = permit else { break };
-        if deadline.is_none() {
+        if deadline.is_none() && !forged_since_progress {
             stall_deadline = Instant::now() + timeout;
         }
         let req = ChunksRequest {
@@ -382,8 +406,29 @@ async fn fetch_batch(
                             sub.metrics.chunks_fetched.inc();
                             sub.metrics.fetched_bytes.inc_by(size as u64);
                             done.push(flight);
+                            forged_since_progress = false;
+                            if deadline.is_none() {
+                                stall_deadline = Instant::now() + timeout;
+                            }
                         }
-                        Err(e) => {
+                        Err(Rejected::Digest(e)) => {
+                            // The member that sent it is not to be believed for the rest of
+                            // its stream either: ask again (nats-server picks a member of
+                            // the queue group at random for each request).
+                            tracing::warn!(dataset = %key, chunk = n, "a chunk reply failed its digest: dropped, asking again");
+                            sub.metrics.retry("digest");
+                            pending.insert(n, flight);
+                            last_err = e;
+                            forged_since_progress = true;
+                            tokio::time::sleep(
+                                backoff
+                                    .min(stall_deadline.saturating_duration_since(Instant::now())),
+                            )
+                            .await;
+                            backoff = (backoff * 2).min(Duration::from_millis(500));
+                            break;
+                        }
+                        Err(Rejected::Other(e)) => {
                             tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
                             sub.metrics.retry("bad_chunk");
                             let tries = bad.entry(n).or_insert(0);
@@ -396,9 +441,6 @@ async fn fetch_batch(
                             }
                             last_err = e;
                         }
-                    }
-                    if deadline.is_none() {
-                        stall_deadline = Instant::now() + timeout;
                     }
                     if pending.is_empty() {
                         tracing::debug!(dataset = %key, bytes = got,

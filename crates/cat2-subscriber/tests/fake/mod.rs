@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cat2_client::ClientError;
 use cat2_format::{Dataset, Meta};
-use cat2_proto::msg::{BlocksRequest, ChunksRequest, Info, List, RootEntry, Roots};
+use cat2_proto::msg::{BlocksRequest, ChunksRequest, Digests, Info, List, RootEntry, Roots};
 use cat2_proto::{DatasetPath, ErrorCode, RootName};
 use cat2_subscriber::{ChunkItems, Upstream};
 use futures::future::BoxFuture;
@@ -50,6 +50,8 @@ struct Version {
     chunks: Vec<Bytes>,
     /// By chunk, each block as a one-block chunk (`None`: blocks do not decode alone).
     blocks: Vec<Option<Vec<Bytes>>>,
+    /// As a publisher digests it.
+    digests: Option<Digests>,
 }
 
 #[derive(Debug)]
@@ -63,6 +65,12 @@ struct Inner {
     busy_chunks: usize,
     /// The next this many chunk requests are answered with truncated chunks.
     bad_chunks: usize,
+    /// The next this many chunk (block) requests are answered with the next chunk's (block's)
+    /// bytes: well formed, wrong (what a rogue member of the queue group can send).
+    forged_chunks: usize,
+    forged_blocks: usize,
+    /// `info` carries no digests (a publisher before them).
+    no_digests: bool,
     /// Before each chunk of a stream.
     chunk_delay: Duration,
     versions: u64,
@@ -85,6 +93,9 @@ impl Fake {
                 silent_blocks: 0,
                 busy_chunks: 0,
                 bad_chunks: 0,
+                forged_chunks: 0,
+                forged_blocks: 0,
+                no_digests: false,
                 chunk_delay: Duration::ZERO,
                 versions: 0,
             }),
@@ -118,6 +129,7 @@ impl Fake {
             meta: ds.meta().clone(),
             chunks,
             blocks,
+            digests: ds.digests().unwrap(),
         };
         inner.datasets.insert(path.to_owned(), Arc::new(v));
     }
@@ -149,6 +161,21 @@ impl Fake {
     /// The next `n` chunk requests are answered with every chunk cut in half (bad bytes).
     pub(crate) fn corrupt_next_chunk_requests(&self, n: usize) {
         self.inner().bad_chunks = n;
+    }
+
+    /// The next `n` chunk requests are answered with each chunk's successor's bytes.
+    pub(crate) fn forge_next_chunk_requests(&self, n: usize) {
+        self.inner().forged_chunks = n;
+    }
+
+    /// The next `n` blocks requests are answered with each block's successor's bytes.
+    pub(crate) fn forge_next_block_requests(&self, n: usize) {
+        self.inner().forged_blocks = n;
+    }
+
+    /// Whether `info` carries digests.
+    pub(crate) fn send_digests(&self, yes: bool) {
+        self.inner().no_digests = !yes;
     }
 
     /// Each chunk of a stream comes after `d`.
@@ -291,9 +318,14 @@ impl Upstream for Fake {
         let r = self
             .check_up("info")
             .and_then(|_| self.version(path.as_str()));
-        let r = r.map(|v| Info {
-            etag: v.etag.clone(),
-            meta: (if_none_match.as_deref() != Some(v.etag.as_str())).then(|| v.meta.clone()),
+        let no_digests = self.inner().no_digests;
+        let r = r.map(|v| {
+            let fresh = if_none_match.as_deref() == Some(v.etag.as_str());
+            Info {
+                etag: v.etag.clone(),
+                meta: (!fresh).then(|| v.meta.clone()),
+                digests: v.digests.clone().filter(|_| !fresh && !no_digests),
+            }
         });
         futures::future::ready(r).boxed()
     }
@@ -327,14 +359,22 @@ impl Upstream for Fake {
             let items = futures::stream::iter([Err(e)]).boxed();
             return futures::future::ready(Ok(items)).boxed();
         }
-        let bad_now = {
+        let (bad_now, forged_now) = {
             let mut inner = self.inner();
             let b = inner.bad_chunks > 0;
             inner.bad_chunks = inner.bad_chunks.saturating_sub(1);
-            b
+            let f = inner.forged_chunks > 0;
+            inner.forged_chunks = inner.forged_chunks.saturating_sub(1);
+            (b, f)
         };
         let r = self.stream(req.path.as_str(), &req.etag, req.chunks, move |v, n| {
-            let c = v.chunks.get(usize::try_from(n).ok()?).cloned()?;
+            let n = usize::try_from(n).ok()?;
+            let n = if forged_now {
+                (n + 1) % v.chunks.len()
+            } else {
+                n
+            };
+            let c = v.chunks.get(n).cloned()?;
             Some(if bad_now { c.slice(..c.len() / 2) } else { c })
         });
         futures::future::ready(r).boxed()
@@ -366,10 +406,22 @@ impl Upstream for Fake {
         if silent_now {
             return futures::future::ready(Ok(futures::stream::pending().boxed())).boxed();
         }
+        let forged_now = {
+            let mut inner = self.inner();
+            let f = inner.forged_blocks > 0;
+            inner.forged_blocks = inner.forged_blocks.saturating_sub(1);
+            f
+        };
         let chunk = req.chunk;
         let r = self.stream(req.path.as_str(), &req.etag, req.blocks, move |v, b| {
             let blocks = v.blocks.get(usize::try_from(chunk).ok()?)?.as_ref()?;
-            blocks.get(usize::try_from(b).ok()?).cloned()
+            let b = usize::try_from(b).ok()?;
+            let b = if forged_now {
+                (b + 1) % blocks.len()
+            } else {
+                b
+            };
+            blocks.get(b).cloned()
         });
         futures::future::ready(r).boxed()
     }
