@@ -44,13 +44,22 @@ use state::{Datasets, Failed};
 /// What the publisher watches: a directory, or one HDF5 file.
 #[derive(Debug)]
 enum Watch {
-    Dir { root: PathBuf, failed: Failed },
+    Dir {
+        root: PathBuf,
+        failed: Failed,
+        /// Whether opened versions are digested ([`Config::digests`]).
+        digests: bool,
+    },
     Hdf5(hdf5root::H5Watch),
 }
 
 impl Watch {
     /// An HDF5 file when libhdf5 recognises it (whatever its name), else a directory.
-    fn new(root: &std::path::Path, listing: cat2_hdf5::Listing) -> std::io::Result<Self> {
+    fn new(
+        root: &std::path::Path,
+        listing: cat2_hdf5::Listing,
+        digests: bool,
+    ) -> std::io::Result<Self> {
         if cat2_hdf5::is_hdf5(root) {
             return Ok(Watch::Hdf5(hdf5root::H5Watch::new(
                 root.canonicalize()?,
@@ -60,6 +69,7 @@ impl Watch {
         Ok(Watch::Dir {
             root: state::canonical_root(root)?,
             failed: Failed::default(),
+            digests,
         })
     }
 
@@ -73,7 +83,11 @@ impl Watch {
     /// Rescans (blocking: on the blocking pool) and returns the changes to announce.
     fn refresh(&mut self, datasets: &Datasets) -> Vec<Change> {
         match self {
-            Watch::Dir { root, failed } => state::refresh(root, datasets, failed),
+            Watch::Dir {
+                root,
+                failed,
+                digests,
+            } => state::refresh(root, datasets, failed, *digests),
             Watch::Hdf5(w) => w.refresh(datasets),
         }
     }
@@ -120,6 +134,10 @@ pub struct Config {
     pub send_buffer_bytes: u64,
     /// Longest a request waits for a free slot before it is answered busy.
     pub queue_wait: Duration,
+    /// Whether each version of a directory dataset is digested when opened (one read of it)
+    /// so subscribers can check every reply; off only where every member of the queue
+    /// group is trusted (NATS authorization on) and the scan costs too much.
+    pub digests: bool,
 }
 
 impl Config {
@@ -145,6 +163,7 @@ impl Config {
             max_requests: Self::DEFAULT_MAX_REQUESTS,
             send_buffer_bytes: Self::DEFAULT_SEND_BUFFER_BYTES,
             queue_wait: Self::DEFAULT_QUEUE_WAIT,
+            digests: true,
         }
     }
 }
@@ -190,9 +209,11 @@ pub async fn run(
     ops_listener: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PublisherError> {
-    let watch = Watch::new(&cfg.root, cfg.hdf5_listing).map_err(|source| PublisherError::Root {
-        path: cfg.root.clone(),
-        source,
+    let watch = Watch::new(&cfg.root, cfg.hdf5_listing, cfg.digests).map_err(|source| {
+        PublisherError::Root {
+            path: cfg.root.clone(),
+            source,
+        }
     })?;
     let what = watch.describe();
     let datasets = Arc::new(Datasets::default());
@@ -343,7 +364,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "rescan failed; starting over");
-                        watch = Watch::new(&cfg.root, cfg.hdf5_listing).ok();
+                        watch = Watch::new(&cfg.root, cfg.hdf5_listing, cfg.digests).ok();
                     }
                 }
             }

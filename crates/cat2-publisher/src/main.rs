@@ -37,6 +37,11 @@ struct Args {
     /// Seconds a request may wait for a free slot [default: `queue_wait`, else 2].
     #[arg(long, value_parser = parse_seconds)]
     queue_wait: Option<std::time::Duration>,
+    /// `on`: digest each version of a directory dataset when it is opened (one read of it),
+    /// so subscribers check every chunk and block reply against it; `off` only where every
+    /// member of the queue group is trusted [default: `digests`, else on].
+    #[arg(long, value_parser = parse_on_off)]
+    digests: Option<bool>,
     /// Root name [default: `name`].
     name: Option<String>,
     /// Root directory or HDF5 file [default: `root`, else data].
@@ -45,6 +50,14 @@ struct Args {
 
 fn parse_listing(v: &str) -> Result<cat2_hdf5::Listing, String> {
     v.parse()
+}
+
+fn parse_on_off(v: &str) -> Result<bool, String> {
+    match v {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{v:?}: say on or off")),
+    }
 }
 
 #[tokio::main]
@@ -69,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
     cfg.statedir = svc.statedir("pub")?;
     if let Some(l) = svc.value(a.hdf5_listing, "hdf5_listing", parse_listing)? {
         cfg.hdf5_listing = l;
+    }
+    if let Some(d) = svc.value(a.digests, "digests", parse_on_off)? {
+        cfg.digests = d;
     }
     if let Some(n) = svc.value(a.max_requests, "max_requests", parse_count)? {
         cfg.max_requests = n;

@@ -102,7 +102,12 @@ pub(crate) struct Failed(HashMap<String, String>);
 
 /// Rescans `root` and brings `datasets` up to date (blocking: run it off the async workers).
 /// Returns the changes to announce.
-pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> Vec<Change> {
+pub(crate) fn refresh(
+    root: &Path,
+    datasets: &Datasets,
+    failed: &mut Failed,
+    digests: bool,
+) -> Vec<Change> {
     let found = scan::scan(root);
     let current = datasets.etags();
     let mut changes = Vec::new();
@@ -112,7 +117,11 @@ pub(crate) fn refresh(root: &Path, datasets: &Datasets, failed: &mut Failed) -> 
             continue;
         }
         // Digested once per version, before it is listed: every reply for it can be checked.
-        match Dataset::open(path).and_then(|ds| ds.digests().map(|d| (ds, d))) {
+        let read = Dataset::open(path).and_then(|ds| {
+            let d = if digests { ds.digests()? } else { None };
+            Ok((ds, d))
+        });
+        match read {
             Ok((ds, digests)) => {
                 failed.0.remove(rel);
                 opened.push((
