@@ -336,7 +336,7 @@ pub async fn run(
             }
             Some(req) = info.next() => {
                 counts.request("info");
-                serve::info(req, &datasets).await;
+                serve::info(req, &datasets, out.nats.server_info().max_payload).await;
             }
             Some(req) = chunks.next() => {
                 counts.request("chunks");

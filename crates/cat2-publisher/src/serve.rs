@@ -48,21 +48,47 @@ pub(crate) async fn list(req: Request, datasets: &Datasets) {
     respond(&req, Ok(cat2_proto::encode(&list).into())).await;
 }
 
-pub(crate) async fn info(req: Request, datasets: &Datasets) {
+/// Room kept in a reply for NATS's own headers (the service API adds a few).
+const INFO_HEADROOM: usize = 4 << 10;
+
+/// A dataset's `info` reply: its metadata (unless the asker's etag is current) with its
+/// digests, as many of them as fit the server's `max_payload` beside the metadata (block
+/// digests dropped first, then all: subscribers then check what they can, and say so).
+fn info_reply(entry: &Entry, if_none_match: Option<&str>, max_payload: usize) -> Vec<u8> {
+    let fresh = if_none_match == Some(entry.etag.as_str());
+    let mut info = Info {
+        etag: entry.etag.clone(),
+        meta: (!fresh).then(|| entry.ds.meta().clone()),
+        // The digests go with the metadata: a cache is made from both.
+        digests: if fresh { None } else { entry.digests.clone() },
+    };
+    let limit = if max_payload > 0 {
+        max_payload.saturating_sub(INFO_HEADROOM)
+    } else {
+        usize::MAX
+    };
+    let mut bytes = cat2_proto::encode(&info);
+    if bytes.len() > limit
+        && let Some(d) = info.digests.as_mut()
+        && !d.blocks.is_empty()
+    {
+        d.blocks = Vec::new();
+        bytes = cat2_proto::encode(&info);
+    }
+    if bytes.len() > limit && info.digests.is_some() {
+        tracing::warn!(path = %entry.ds.path().display(), bytes = bytes.len(), max_payload,
+            "digests do not fit an info reply beside this metadata: sent without");
+        info.digests = None;
+        bytes = cat2_proto::encode(&info);
+    }
+    bytes
+}
+
+pub(crate) async fn info(req: Request, datasets: &Datasets, max_payload: usize) {
     let reply = match cat2_proto::decode::<InfoRequest>("info", &req.message.payload) {
         Err(e) => Err(service_error(ErrorCode::BadRequest, &e.to_string())),
-        Ok(r) => lookup(datasets, &r.path).map(|entry| {
-            let fresh = r.if_none_match.as_deref() == Some(entry.etag.as_str());
-            let meta = (!fresh).then(|| entry.ds.meta().clone());
-            // The digests go with the metadata: a cache is made from both.
-            let digests = if fresh { None } else { entry.digests.clone() };
-            cat2_proto::encode(&Info {
-                etag: entry.etag.clone(),
-                meta,
-                digests,
-            })
-            .into()
-        }),
+        Ok(r) => lookup(datasets, &r.path)
+            .map(|entry| info_reply(&entry, r.if_none_match.as_deref(), max_payload).into()),
     };
     respond(&req, reply).await;
 }
@@ -304,14 +330,6 @@ async fn stream(
         let t = std::time::Instant::now();
         let read = reading.await;
         read_time += t.elapsed();
-        // Reading the next item overlaps sending this one (the file or the codec, and the
-        // socket, each busy at once), when there is room for it now; dropped unawaited on
-        // an early return, its read finishes and gives its room back.
-        if let Some(&next) = ids.get(i + 1)
-            && let Some(room) = limits.room_now(most).await
-        {
-            ahead = Some(read_one(next, room));
-        }
         let raw = match read {
             Ok(Ok(Some(raw))) => raw,
             Ok(Ok(None)) => {
@@ -330,6 +348,14 @@ async fn stream(
                 .await;
             }
         };
+        // Reading the next item overlaps sending this one (the file or the codec, and the
+        // socket, each busy at once), when there is room for it now; dropped unawaited on
+        // an early return, its read finishes and gives its room back.
+        if let Some(&next) = ids.get(i + 1)
+            && let Some(room) = limits.room_now(most).await
+        {
+            ahead = Some(read_one(next, room));
+        }
         let nparts = raw.len().div_ceil(part_size).max(1);
         for p in 0..nparts {
             let mut headers = HeaderMap::new();
@@ -359,4 +385,41 @@ async fn stream(
         all_ms = started.elapsed().as_secs_f64() * 1e3,
         "chunks sent"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_replies_keep_under_max_payload_dropping_digests_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.b2nd");
+        // 3000 chunks of 4 blocks: 48 KB of chunk digests, 192 KB of block digests.
+        let data: Vec<u8> = (0..48_000i32).flat_map(i32::to_le_bytes).collect();
+        cat2_format::encode::write_b2nd_file(&path, "<i4", &[48_000], &[16], &[4], &data, &[])
+            .unwrap();
+        let ds = cat2_format::Dataset::open(&path).unwrap();
+        let digests = ds.digests().unwrap();
+        let entry = Entry {
+            etag: "e".into(),
+            ds: Arc::new(ds),
+            digests,
+        };
+        let decoded = |max| {
+            let bytes = info_reply(&entry, None, max);
+            assert!(max == 0 || bytes.len() <= max, "{} > {max}", bytes.len());
+            cat2_proto::decode::<Info>("info", &bytes).unwrap()
+        };
+        let all = decoded(1 << 20).digests.unwrap();
+        assert!(!all.chunks.is_empty() && !all.blocks.is_empty());
+        let chunks_only = decoded(200 << 10).digests.unwrap();
+        assert_eq!(chunks_only.chunks, all.chunks);
+        assert!(chunks_only.blocks.is_empty());
+        let none = decoded(40 << 10);
+        assert!(none.digests.is_none() && none.meta.is_some());
+        // A current etag: neither metadata nor digests.
+        let fresh = cat2_proto::decode::<Info>("info", &info_reply(&entry, Some("e"), 1 << 20));
+        assert!(fresh.unwrap().digests.is_none());
+    }
 }

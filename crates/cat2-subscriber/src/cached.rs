@@ -27,8 +27,9 @@ pub(crate) struct Cached {
     /// The file, its locking inside (every call blocks: blocking pool only, but for
     /// [`SharedCache::try_read`]).
     pub(crate) file: SharedCache,
-    /// What replies for this version are checked against (`None`: its publisher sent none).
-    pub(crate) digests: Option<Checked>,
+    /// What replies for this version are checked against (unset: its publisher sent none,
+    /// or a cache kept without them that has not adopted its publisher's yet).
+    pub(crate) digests: std::sync::OnceLock<Checked>,
 }
 
 impl Cached {
@@ -49,7 +50,7 @@ impl Cached {
             meta: file.meta().clone(),
             layout: file.layout().clone(),
             file: SharedCache::new(file),
-            digests,
+            digests: digests.map(std::sync::OnceLock::from).unwrap_or_default(),
         }
     }
 }

@@ -168,7 +168,7 @@ impl Sub {
         blocks: Vec<u64>,
         deadline: Instant,
     ) -> (u64, Option<Vec<(u64, Arc<Vec<u8>>)>>) {
-        if c.digests.as_ref().is_some_and(|d| !d.has_blocks()) {
+        if c.digests.get().is_some_and(|d| !d.has_blocks()) {
             // Blocks that cannot be checked are not asked for: the chunk is.
             return (n, None);
         }
@@ -210,7 +210,7 @@ impl Sub {
                     let len = bb.min(total.checked_sub(start)?);
                     // Checked before it is decoded, kept or served; a block that fails is
                     // never used (the whole chunk, itself checked, is fetched instead).
-                    if let Some(d) = &cc.digests
+                    if let Some(d) = cc.digests.get()
                         && !d.block_ok(n, b, &bytes)
                     {
                         tracing::warn!(root = %cc.root, path = %cc.rel, chunk = n, block = b, "a block reply failed its digest: dropped");

@@ -215,10 +215,12 @@ impl Sub {
         .map_err(blocking_err)?;
         let e = match opened {
             Ok((file, digests)) => {
-                if digests.is_none() {
-                    tracing::info!(root = %root, path = %rel, "no digests kept for this cache: chunks fetched into it are not checked");
+                let unchecked = digests.is_none();
+                let c = self.insert(root, rel, &etag, kind, file, digests);
+                if unchecked {
+                    self.adopt_digests(&c);
                 }
-                return Ok(self.insert(root, rel, &etag, kind, file, digests));
+                return Ok(c);
             }
             Err(e) => e,
         };
@@ -237,6 +239,42 @@ impl Sub {
         }
         self.state_etag(root, rel)?;
         self.create(root, rel, &info.etag, meta, info.digests).await
+    }
+
+    /// A cache kept without its digests (made before them, or a crash between its digests
+    /// and its file) asks its publisher for them in the background, and checks what it
+    /// fetches once they come, if the publisher still serves this version; until then (and
+    /// for publishers that send none: HDF5 roots, `--digests off`) it is used unchecked.
+    fn adopt_digests(&self, c: &Arc<Cached>) {
+        let (upstream, c) = (self.upstream.clone(), c.clone());
+        let dpath = crate::digests::path(&self.cfg.statedir, &c.root, &c.rel);
+        tokio::spawn(async move {
+            let info = match upstream.info(&c.root, &c.rel, None).await {
+                Ok(info) if info.etag == c.etag => info,
+                _ => {
+                    tracing::info!(root = %c.root, path = %c.rel, "no digests for this cache: chunks fetched into it are not checked");
+                    return;
+                }
+            };
+            let Some(checked) = info
+                .digests
+                .and_then(|d| crate::digests::Checked::new(d, &c.meta))
+            else {
+                tracing::info!(root = %c.root, path = %c.rel, "publisher sends no digests: chunks of this version are not checked");
+                return;
+            };
+            // Checked from now on, and kept for the next start.
+            let _ = c.digests.set(checked);
+            let cc = c.clone();
+            let kept = tokio::task::spawn_blocking(move || {
+                let d = cc.digests.get().map(crate::digests::Checked::digests);
+                crate::digests::save(&dpath, &cc.etag, d)
+            })
+            .await;
+            if let Ok(Err(e)) = kept {
+                tracing::warn!(root = %c.root, path = %c.rel, error = %e, "cannot keep digests");
+            }
+        });
     }
 
     fn insert(

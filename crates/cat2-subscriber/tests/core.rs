@@ -556,13 +556,20 @@ async fn bad_bytes_are_never_stored_and_asked_again() {
     // the next read with an honest publisher is right.
     let r = rig(|_| {});
     subscribe(&r).await;
-    r.fake.corrupt_next_chunk_requests(100);
+    r.fake.corrupt_next_chunk_requests(usize::MAX);
     let t = tokio::time::Instant::now();
     let (status, _) = rows(&r.app, "0:64").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(t.elapsed() < TIMEOUT, "{:?}", t.elapsed());
+    // Within its deadline (the last backoff is cut to it).
+    assert!(t.elapsed() <= TIMEOUT, "{:?}", t.elapsed());
+    // Asked again until the deadline, not given up after a count (a rogue member sending
+    // bad bytes must not fail a read an honest member would answer).
     let asked = r.fake.chunk_requests();
-    assert_eq!(asked, 3, "three tries: {:?}", r.fake.calls());
+    assert!(
+        asked > 3,
+        "asked again while time remained: {:?}",
+        r.fake.calls()
+    );
     r.fake.corrupt_next_chunk_requests(0);
     let (status, values) = rows(&r.app, "0:64").await;
     assert_eq!(status, StatusCode::OK);

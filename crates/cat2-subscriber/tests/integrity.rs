@@ -45,10 +45,16 @@ fn config(state: &Path) -> Config {
 }
 
 async fn rig() -> Rig {
+    rig_with(true).await
+}
+
+/// A subscriber following `foo`, whose publisher sends digests or not.
+async fn rig_with(digests: bool) -> Rig {
     let src = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let fake = Fake::new();
     fake.put("a.b2nd", &write_a(src.path()));
+    fake.send_digests(digests);
     let sub = Subscriber::new(config(state.path()), fake.clone()).unwrap();
     let app = sub.router();
     let (status, _) = call(&app, "POST", &format!("/api/subscribe/{ROOT}")).await;
@@ -209,4 +215,36 @@ async fn without_digests_a_forged_chunk_would_be_served() {
     let (status, values) = rows(&app, "0:64").await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(values, expected(0, 64));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cache_kept_without_digests_adopts_its_publishers() {
+    // A cache made while its publisher sent no digests (as before digests existed).
+    let r = rig_with(false).await;
+    let (status, _) = rows(&r.app, "0:1").await;
+    assert_eq!(status, StatusCode::OK);
+    drop(r.app);
+    let kept = r
+        .state
+        .path()
+        .join("digests")
+        .join(ROOT)
+        .join("a.b2nd.c2dig");
+    assert!(!kept.exists());
+    // Restarted, with a publisher that sends them: the cache asks for them when opened.
+    r.fake.send_digests(true);
+    let sub = Subscriber::new(config(r.state.path()), r.fake.clone()).unwrap();
+    let app = sub.router();
+    let (status, _) = rows(&app, "1:2").await;
+    assert_eq!(status, StatusCode::OK);
+    // Adopted (in memory first, then kept): wait until kept.
+    let mut spins = 0;
+    while !kept.exists() {
+        spins += 1;
+        assert!(spins < 100_000, "digests never adopted");
+        tokio::task::yield_now().await;
+    }
+    r.fake.forge_next_chunk_requests(1);
+    let (status, values) = rows(&app, "32:64").await;
+    assert_eq!((status, values), (StatusCode::OK, expected(32, 32)));
 }

@@ -235,10 +235,6 @@ impl Drop for Flight {
     }
 }
 
-/// Times a chunk is asked for when the replies fail its checks (bad bytes, wrong length),
-/// before its readers are told.
-const BAD_CHUNK_TRIES: u32 = 3;
-
 /// Fetches `chunks` of `c`: batches of about [`BATCH_BYTES`], several at once, each retried
 /// (on another publisher of the queue group) while time remains.
 async fn fetch(
@@ -270,10 +266,12 @@ async fn fetch(
 /// Why a chunk reply was not stored.
 enum Rejected {
     /// Well formed, but not the bytes its publisher digested: another member of the queue
-    /// group sent them. Asked again while time remains, however often.
+    /// group sent them.
     Digest(ApiError),
-    /// Malformed, or the cache failed.
-    Other(ApiError),
+    /// Not a sound chunk of that size.
+    Malformed(ApiError),
+    /// The cache failed (nothing a publisher can mend).
+    Local(ApiError),
 }
 
 /// Verifies a chunk (its structure and its digest, outside the lock), then stores it part by
@@ -283,11 +281,11 @@ async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(),
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&bytes::Bytes> = parts.iter().collect();
         let checked = CacheFile::verify_parts(&cc.meta, n, &refs).map_err(|e| {
-            Rejected::Other(
+            Rejected::Malformed(
                 ApiError::unavailable(format!("publisher sent a bad chunk {n}: {e}")).caused_by(e),
             )
         })?;
-        if let Some(d) = &cc.digests
+        if let Some(d) = cc.digests.get()
             && !d.chunk_ok(n, &refs)
         {
             return Err(Rejected::Digest(ApiError::unavailable(format!(
@@ -297,10 +295,10 @@ async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(),
         }
         cc.file
             .store(&checked)
-            .map_err(|e| Rejected::Other(e.into()))
+            .map_err(|e| Rejected::Local(e.into()))
     })
     .await
-    .map_err(|e| Rejected::Other(blocking_err(e)))?
+    .map_err(|e| Rejected::Local(blocking_err(e)))?
 }
 
 async fn flush(c: &Arc<Cached>) -> Result<(), ApiError> {
@@ -323,14 +321,11 @@ async fn fetch_batch(
     let mut backoff = Duration::from_millis(20);
     let mut last_err = ApiError::timeout(format!("chunks of {key} did not arrive in {timeout:?}"));
     let mut done: Vec<Flight> = Vec::new();
-    // Chunks a publisher sent bad bytes for, and how often: each is asked again (the queue
-    // group may hand it to another member) up to BAD_CHUNK_TRIES times, never stored.
-    let mut bad: BTreeMap<u64, u32> = BTreeMap::new();
-    // Without a request deadline, the batch may take as long as it keeps progressing.
+    // Without a request deadline, the batch may take as long as it keeps progressing: the
+    // stall deadline moves with each chunk stored and with time spent waiting for a permit
+    // (other batches' turn), never with refused replies, errors or silence, so members of
+    // the queue group that only ever fail (a rogue, a broken replica) cannot hold it.
     let mut stall_deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
-    // Replies failing their digests are no progress: while only such come, the stall
-    // deadline stays where it is (a rogue answering every request cannot hold a download).
-    let mut forged_since_progress = false;
     'attempts: while !pending.is_empty() && Instant::now() < stall_deadline {
         // One request slot, and room for the batch's bytes (a batch bigger than the whole
         // buffer takes all of it).
@@ -343,13 +338,14 @@ async fn fetch_batch(
             let room = pool.buffer_mib.acquire_many(cost).await?;
             Ok::<_, tokio::sync::AcquireError>((slot, room))
         };
+        let waiting = Instant::now();
         let permit = match deadline {
             Some(d) => tokio::time::timeout_at(d, permits).await.ok(),
             None => Some(permits.await),
         };
         let Some(Ok(_permit)) = permit else { break };
-        if deadline.is_none() && !forged_since_progress {
-            stall_deadline = Instant::now() + timeout;
+        if deadline.is_none() {
+            stall_deadline += waiting.elapsed();
         }
         let req = ChunksRequest {
             path: c.rel.clone(),
@@ -406,20 +402,26 @@ async fn fetch_batch(
                             sub.metrics.chunks_fetched.inc();
                             sub.metrics.fetched_bytes.inc_by(size as u64);
                             done.push(flight);
-                            forged_since_progress = false;
                             if deadline.is_none() {
                                 stall_deadline = Instant::now() + timeout;
                             }
                         }
-                        Err(Rejected::Digest(e)) => {
-                            // The member that sent it is not to be believed for the rest of
-                            // its stream either: ask again (nats-server picks a member of
-                            // the queue group at random for each request).
-                            tracing::warn!(dataset = %key, chunk = n, "a chunk reply failed its digest: dropped, asking again");
-                            sub.metrics.retry("digest");
+                        Err(Rejected::Local(e)) => {
+                            flight.finish(Err(e.clone()));
+                            last_err = e;
+                        }
+                        Err(refused) => {
+                            // Never stored, and the member that sent it is not believed for
+                            // the rest of its stream: asked again while time remains
+                            // (nats-server picks a member of the queue group at random).
+                            let (reason, e) = match refused {
+                                Rejected::Digest(e) => ("digest", e),
+                                Rejected::Malformed(e) | Rejected::Local(e) => ("bad_chunk", e),
+                            };
+                            tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk reply: asking again");
+                            sub.metrics.retry(reason);
                             pending.insert(n, flight);
                             last_err = e;
-                            forged_since_progress = true;
                             tokio::time::sleep(
                                 backoff
                                     .min(stall_deadline.saturating_duration_since(Instant::now())),
@@ -427,19 +429,6 @@ async fn fetch_batch(
                             .await;
                             backoff = (backoff * 2).min(Duration::from_millis(500));
                             break;
-                        }
-                        Err(Rejected::Other(e)) => {
-                            tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk");
-                            sub.metrics.retry("bad_chunk");
-                            let tries = bad.entry(n).or_insert(0);
-                            *tries += 1;
-                            if *tries < BAD_CHUNK_TRIES {
-                                // Asked again with what is still pending.
-                                pending.insert(n, flight);
-                            } else {
-                                flight.finish(Err(e.clone()));
-                            }
-                            last_err = e;
                         }
                     }
                     if pending.is_empty() {

@@ -422,6 +422,14 @@ async fn data(State(web): Shared, RawQuery(raw): RawQuery) -> Result<Response, H
     if format == Format::Json {
         max /= JSON_EXPANSION;
     }
+    // JSON writes a value (at least `null` or `[]`) per cell, which zero-size items or
+    // zero-length axes would make unbounded by the bytes read.
+    if format == Format::Json && encode::json_cells(&dt, &shape) > max {
+        return Err(H5Error::unprocessable(format!(
+            "{}[{text}] has too many values to write as json: too large; use a selection",
+            t.path
+        )));
+    }
     if read > max {
         return Err(H5Error::unprocessable(format!(
             "{}[{text}] needs {read} bytes read, more than the {max} this subscriber serves \

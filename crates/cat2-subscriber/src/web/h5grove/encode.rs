@@ -257,6 +257,25 @@ pub(super) fn json_items(dt: &DType, shape: &[u64], data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How many JSON values (arrays and scalars) `json_items` writes for `shape` items of `dt`
+/// (saturating): what bounds its work, since zero-size items or axes of length 0 read no
+/// bytes.
+pub(super) fn json_cells(dt: &DType, shape: &[u64]) -> u64 {
+    // Arrays at each level of nesting, then one item per element.
+    let (mut total, mut level) = (0u64, 1u64);
+    for &d in shape {
+        total = total.saturating_add(level);
+        level = level.saturating_mul(d);
+    }
+    let per_item = match dt {
+        DType::Struct(fields) => fields.iter().fold(1u64, |acc, f| {
+            acc.saturating_add(json_cells(&f.dtype, &f.shape))
+        }),
+        _ => 1,
+    };
+    total.saturating_add(level.saturating_mul(per_item))
+}
+
 // Written as text, not built as a `Value` tree first: a tree takes tens of bytes per item.
 fn write_nested(
     out: &mut Vec<u8>,
@@ -393,6 +412,22 @@ mod tests {
 
     fn dt(s: &str) -> DType {
         DType::parse(s).unwrap()
+    }
+
+    #[test]
+    fn json_cells_bound_what_reads_no_bytes() {
+        // [[1, 2], [3, 4]]: 1 + 2 arrays, 4 items.
+        assert_eq!(json_cells(&dt("<i4"), &[2, 2]), 7);
+        assert_eq!(json_cells(&dt("<i4"), &[]), 1);
+        // A trillion empty rows, or items with a trillion empty sub-arrays.
+        assert!(json_cells(&dt("<i4"), &[1_000_000_000_000, 0]) > 1_000_000_000_000);
+        let empty = DType::Struct(vec![cat2_array::Field {
+            name: "z".into(),
+            dtype: dt("|u1"),
+            shape: vec![1_000_000_000_000, 0],
+        }]);
+        assert!(json_cells(&empty, &[1]) > 1_000_000_000_000);
+        assert_eq!(json_cells(&dt("<i4"), &[u64::MAX, u64::MAX]), u64::MAX);
     }
 
     #[test]
