@@ -116,9 +116,10 @@ impl Selection {
             .collect()
     }
 
-    /// Number of selected items.
+    /// Number of selected items (saturating: shapes from elsewhere may be absurd, and a
+    /// count this large is refused by every budget anyway).
     pub fn nitems(&self) -> u64 {
-        self.extent().iter().product()
+        self.extent().iter().fold(1, |n, &d| n.saturating_mul(d))
     }
 
     /// Whether the selection covers the whole of `shape` with no dimension dropped.
