@@ -438,3 +438,25 @@ async fn errors_are_h5groves_never_a_500() {
     let (_, msg) = error(&r.app, &format!("{s}&dtype=safe")).await;
     assert!(msg.contains("non-numeric"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_child_that_cannot_be_read_does_not_hide_its_siblings() {
+    let r = ready().await;
+    // After a restart, dir1/ds-3d.b2nd has no cache file and its publisher is gone: it
+    // cannot be described.
+    std::fs::remove_file(r._state.path().join("cache/foo/dir1/ds-3d.b2nd")).unwrap();
+    r.fake.set_mode(fake::Mode::Down);
+    let cfg = Config {
+        statedir: r._state.path().to_owned(),
+        ..Config::default()
+    };
+    let app = Subscriber::new(cfg, r.fake.clone()).unwrap().router();
+    let dir = ok_json(&app, "/h5grove/meta?file=foo&path=/dir1").await;
+    let children = &dir["children"];
+    assert_eq!(names(children), ["ds-2d.b2nd", "ds-3d.b2nd"]);
+    assert_eq!(children[0]["kind"], "dataset");
+    assert_eq!(
+        children[1],
+        json!({"attributes": [], "kind": "other", "name": "ds-3d.b2nd"})
+    );
+}

@@ -289,8 +289,17 @@ async fn group_meta(web: &Web, t: &Target, under: &[String]) -> Result<Value, H5
                     json!({"attributes": [], "kind": "group", "name": name}),
                 );
             }
-            let c = open(web, &t.child(&name)).await?;
-            dataset_meta(&c, &name)
+            // One child that cannot be opened (no cache and its publisher gone, a type
+            // h5grove cannot describe) does not hide its siblings: it is listed as an entity
+            // of another kind, as h5grove lists what it cannot resolve.
+            let meta = match open(web, &t.child(&name)).await {
+                Ok(c) => dataset_meta(&c, &name),
+                Err(e) => Err(e),
+            };
+            Ok(meta.unwrap_or_else(|e| {
+                tracing::debug!(path = %t.child(&name).path, error = ?e, "h5grove: child not described");
+                json!({"attributes": [], "kind": "other", "name": name})
+            }))
         })
         .buffered(PARALLEL_META)
         .try_collect()
