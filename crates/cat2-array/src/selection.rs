@@ -162,6 +162,13 @@ mod tests {
     }
 
     #[test]
+    fn item_counts_saturate() {
+        // Found by the `slice` fuzz target: the product overflowed.
+        let s = sel("", &[u64::MAX / 2, 5]).unwrap();
+        assert_eq!(s.nitems(), u64::MAX);
+    }
+
+    #[test]
     fn numpy_semantics() {
         let s = sel("1, 2:4", &[10, 20, 5]).unwrap();
         assert_eq!(s.ranges(), &[1..2, 2..4, 0..5]);
