@@ -104,6 +104,17 @@ async fn rows(app: &Router, rows: &str) -> (StatusCode, Vec<u16>) {
     (status, values)
 }
 
+/// The chunks of the `.b2nd` file `bytes`, as stored.
+fn stored_chunks(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.b2nd");
+    std::fs::write(&p, bytes).unwrap();
+    let ds = cat2_format::Dataset::open(&p).unwrap();
+    (0..ds.nchunks())
+        .map(|n| ds.raw_chunk(n).unwrap())
+        .collect()
+}
+
 fn expected(first_row: u16, nrows: u16) -> Vec<u16> {
     (first_row * 64..(first_row + nrows) * 64).collect()
 }
@@ -130,21 +141,11 @@ async fn a_forged_chunk_is_dropped_and_asked_again() {
     let (status, file) = call(&r.app, "GET", &format!("/files/{ROOT}/a.b2nd")).await;
     assert_eq!(status, StatusCode::OK);
     let src = std::fs::read(r._src.path().join("a.b2nd")).unwrap();
-    let cached = {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.b2nd");
-        std::fs::write(&p, &file).unwrap();
-        let ds = cat2_format::Dataset::open(&p).unwrap();
-        (0..2).map(|n| ds.raw_chunk(n).unwrap()).collect::<Vec<_>>()
-    };
-    let source = {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.b2nd");
-        std::fs::write(&p, &src).unwrap();
-        let ds = cat2_format::Dataset::open(&p).unwrap();
-        (0..2).map(|n| ds.raw_chunk(n).unwrap()).collect::<Vec<_>>()
-    };
-    assert_eq!(cached, source, "the cache holds the publisher's chunks");
+    assert_eq!(
+        stored_chunks(&file),
+        stored_chunks(&src),
+        "the cache holds the publisher's chunks"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -202,17 +203,9 @@ async fn digests_are_kept_across_a_restart() {
 async fn without_digests_a_forged_chunk_would_be_served() {
     // What the checks above prevent (and why this test file can fail): with a publisher
     // that sends no digests, a well-formed chunk of other data is taken as it comes.
-    let src = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let fake = Fake::new();
-    fake.put("a.b2nd", &write_a(src.path()));
-    fake.send_digests(false);
-    let sub = Subscriber::new(config(state.path()), fake.clone()).unwrap();
-    let app = sub.router();
-    let (status, _) = call(&app, "POST", &format!("/api/subscribe/{ROOT}")).await;
-    assert_eq!(status, StatusCode::OK);
-    fake.forge_next_chunk_requests(1);
-    let (status, values) = rows(&app, "0:64").await;
+    let r = rig_with(false).await;
+    r.fake.forge_next_chunk_requests(1);
+    let (status, values) = rows(&r.app, "0:64").await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(values, expected(0, 64));
 }
