@@ -265,11 +265,10 @@ async fn fetch(
 
 /// Why a chunk reply was not stored.
 enum Rejected {
-    /// Well formed, but not the bytes its publisher digested: another member of the queue
-    /// group sent them.
-    Digest(ApiError),
-    /// Not a sound chunk of that size.
-    Malformed(ApiError),
+    /// The reply is not the chunk asked for, for `reason` (the retries metric's label):
+    /// `bad_chunk`, not a sound chunk of that size; `digest`, well formed but not the bytes
+    /// its publisher digested (another member of the queue group sent them).
+    Reply(&'static str, ApiError),
     /// The cache failed (nothing a publisher can mend).
     Local(ApiError),
 }
@@ -281,17 +280,21 @@ async fn store(c: &Arc<Cached>, n: u64, parts: cat2_client::Parts) -> Result<(),
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&bytes::Bytes> = parts.iter().collect();
         let checked = CacheFile::verify_parts(&cc.meta, n, &refs).map_err(|e| {
-            Rejected::Malformed(
+            Rejected::Reply(
+                "bad_chunk",
                 ApiError::unavailable(format!("publisher sent a bad chunk {n}: {e}")).caused_by(e),
             )
         })?;
         if let Some(d) = cc.digests.get()
             && !d.chunk_ok(n, &refs)
         {
-            return Err(Rejected::Digest(ApiError::unavailable(format!(
-                "chunk {n} of {}/{}: every reply failed its digest",
-                cc.root, cc.rel
-            ))));
+            return Err(Rejected::Reply(
+                "digest",
+                ApiError::unavailable(format!(
+                    "chunk {n} of {}/{}: every reply failed its digest",
+                    cc.root, cc.rel
+                )),
+            ));
         }
         cc.file
             .store(&checked)
@@ -410,14 +413,10 @@ async fn fetch_batch(
                             flight.finish(Err(e.clone()));
                             last_err = e;
                         }
-                        Err(refused) => {
+                        Err(Rejected::Reply(reason, e)) => {
                             // Never stored, and the member that sent it is not believed for
                             // the rest of its stream: asked again while time remains
                             // (nats-server picks a member of the queue group at random).
-                            let (reason, e) = match refused {
-                                Rejected::Digest(e) => ("digest", e),
-                                Rejected::Malformed(e) | Rejected::Local(e) => ("bad_chunk", e),
-                            };
                             tracing::warn!(dataset = %key, chunk = n, error = %e, "rejected a chunk reply: asking again");
                             sub.metrics.retry(reason);
                             pending.insert(n, flight);
