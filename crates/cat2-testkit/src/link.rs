@@ -149,10 +149,15 @@ fn pump(mut from: TcpStream, mut to: TcpStream, state: &Arc<State>, up: bool) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if state.cut.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+            if state.cut.load(Ordering::SeqCst) {
                 break;
             }
+            // Counted before it is written: the peer may read it (and a test look at the
+            // counter) before this thread runs again.
             counter.fetch_add(n as u64, Ordering::Relaxed);
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
         }
     } else {
         // Bounded, as a router's queue is: what the delay holds in flight (rate × delay)
@@ -191,10 +196,14 @@ fn deliver(mut to: TcpStream, rx: &mpsc::Receiver<(Instant, Vec<u8>)>, state: &S
     while let Ok((read_at, bytes)) = rx.recv() {
         let at = (read_at + state.shape.delay).max(free_at);
         std::thread::sleep(at.saturating_duration_since(Instant::now()));
-        if state.cut.load(Ordering::SeqCst) || to.write_all(&bytes).is_err() {
+        if state.cut.load(Ordering::SeqCst) {
             break;
         }
+        // Counted before it is written, as in `pump`.
         counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if to.write_all(&bytes).is_err() {
+            break;
+        }
         free_at = at;
         if let Some(bps) = state.shape.bits_per_second {
             free_at += Duration::from_secs_f64(bytes.len() as f64 * 8.0 / bps as f64);
